@@ -1,0 +1,91 @@
+"""Batch gathering for skorch: one indexing operation per batch.
+
+skorch's default path builds a batch sample by sample through a Dataset and
+a collate function. Here a batch is gathered from the (possibly windowed,
+strided) array with a single fancy index, converted to float32 and handed
+to skorch as tensors; no per-sample Python work and no full copy of the
+windows.
+"""
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+def to_tensor(X, dtype=np.float32):
+    """CPU tensor of ``X``, copying only when ``X`` is strided, read-only or
+    of another dtype (a fancy-indexed batch is already a fresh array)."""
+    return torch.from_numpy(np.require(X, dtype, ["C", "W"]))
+
+
+class WindowDataset(Dataset):
+    """Sequences and encoded labels, kept as the arrays they came in.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, sequence_length, n_features)
+        Any numeric dtype; may be a read-only strided view.
+    y : ndarray of shape (n_samples,) of int
+    """
+
+    def __init__(self, X, y):
+        self.X = X
+        self.y = y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        return self.batch(np.atleast_1d(index))
+
+    def batch(self, index):
+        """Gather rows ``index`` (slice or int array) as float32/int64 tensors."""
+        return to_tensor(self.X[index]), torch.from_numpy(
+            np.require(self.y[index], np.int64, ["C", "W"])
+        )
+
+    def head(self, n_rows):
+        return WindowDataset(self.X[:n_rows], self.y[:n_rows])
+
+    def tail(self, n_rows):
+        return WindowDataset(self.X[n_rows:], self.y[n_rows:])
+
+
+class WindowBatches:
+    """Iterator over a :class:`WindowDataset`, used as skorch's ``iterator_*``.
+
+    skorch builds it once per ``fit`` and iterates it once per epoch, so the
+    random state below draws a new (reproducible) permutation every epoch.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.random_state = np.random.RandomState(seed)
+
+    def __len__(self):
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        n_samples = len(self.dataset)
+        if self.shuffle:
+            order = self.random_state.permutation(n_samples)
+            for start in range(0, n_samples, self.batch_size):
+                # Sorted indices read memory forwards; order within a batch
+                # does not matter to the loss.
+                index = np.sort(order[start : start + self.batch_size])
+                yield self.dataset.batch(index)
+        else:
+            for start in range(0, n_samples, self.batch_size):
+                yield self.dataset.batch(slice(start, start + self.batch_size))
+
+
+class TailSplit:
+    """skorch ``train_split``: the first ``n_train`` rows train, the rest validate."""
+
+    def __init__(self, n_train):
+        self.n_train = n_train
+
+    def __call__(self, dataset, y=None, **fit_params):
+        return dataset.head(self.n_train), dataset.tail(self.n_train)

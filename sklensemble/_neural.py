@@ -1,0 +1,568 @@
+"""scikit-learn classifiers around skorch: AttentionLSTMClassifier, TransformerClassifier.
+
+Composition, not inheritance: each classifier is a plain scikit-learn
+estimator that builds and trains a skorch ``NeuralNetClassifier`` inside
+``fit`` (fitted attributes ``net_`` and ``module_``). That keeps
+``__init__`` free of logic and lets scikit-learn's input checks, label
+encoding and tags apply as they do to any scikit-learn classifier.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, GradientNormClipping
+
+from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
+from ._modules import AttentionLSTM, TransformerEncoderNet
+from ._validation import check_sequences, loadable_device, resolve_device, tail_split
+
+# Rows per forward pass at predict time (bounds the float64 batch in memory).
+_PREDICT_BATCH_ROWS = 1024
+
+
+def _place_module(module, device):
+    """Move ``module`` to ``device`` in its inference precision.
+
+    On the CPU the fitted network predicts in float64 so that a row's
+    probabilities do not depend on which other rows share its batch (float32
+    kernels round differently with batch size); on CUDA it stays float32.
+    """
+    module.to(device)
+    module.double() if device == "cpu" else module.float()
+    return module.eval()
+
+
+class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
+    """Shared fit/predict/pickling logic of the two network classifiers."""
+
+    # The ensemble runs members marked like this one after another: they share
+    # torch's process-wide random generator and thread pool.
+    _torch_member = True
+
+    _parameter_constraints = {
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "validation_fraction": [
+            Interval(numbers.Real, 0, 1, closed="neither"),
+            None,
+        ],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # -- subclass hooks -------------------------------------------------
+    def _module_spec(self, n_features, n_classes):
+        """Return ``(module_class, kwargs)`` for the torch module."""
+        raise NotImplementedError
+
+    def _check_architecture(self):
+        """Raise ValueError for parameter combinations the module cannot build."""
+
+    # -- fit -----------------------------------------------------------
+    def fit(self, X, y):
+        """Train the network on sequences (3D) or rows (2D, length-1 sequences).
+
+        The last ``validation_fraction`` of the rows, in the order given,
+        validate for early stopping; the weights of the best validation epoch
+        are restored at the end.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or ndarray of shape \
+                (n_samples, sequence_length, n_features)
+            Training sequences in time order, e.g. the output of
+            :class:`SequenceWindower`.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        self._validate_params()
+        self._check_architecture()
+        X, y = check_sequences(self, X, y, reset=True, ensure_min_samples=2)
+        check_classification_targets(y)
+        self.classes_, y_encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in "
+                f"the data, but the data contains only one class: "
+                f"{self.classes_[0]!r}."
+            )
+        self.sequence_length_in_ = X.shape[1]
+        self.class_weight_ = self._class_weight_vector(y_encoded)
+        self.device_ = resolve_device(self.device)
+        n_train = tail_split(len(y_encoded), self.validation_fraction)
+        n_train = n_train if n_train < len(y_encoded) else None
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+
+        dataset = WindowDataset(X, y_encoded)
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            # A private seed: fitting neither depends on nor moves the
+            # caller's global torch random state.
+            torch.manual_seed(seed)
+            self.net_ = self._make_net(X.shape[2], seed, n_train)
+            self.net_.fit(dataset, y=None)
+        self.module_ = _place_module(self.net_.module_, self.device_)
+        self.n_epochs_ = len(self.net_.history)
+        return self
+
+    def _class_weight_vector(self, y_encoded):
+        n_classes = len(self.classes_)
+        if self.class_weight is None:
+            return np.ones(n_classes)
+        if isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight names classes {sorted(map(str, unknown))} "
+                    f"that are not in y; the classes are {self.classes_.tolist()}."
+                )
+            return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
+        return compute_class_weight(
+            "balanced", classes=np.arange(n_classes), y=y_encoded
+        )
+
+    def _cuda_devices(self):
+        return [torch.device(self.device_).index or 0] if self.device_ != "cpu" else []
+
+    def _make_net(self, n_features, seed, n_train):
+        """The skorch net: AdamW, clipping, tail early stopping, batch gathering.
+
+        ``n_train=None`` trains on every row without validation.
+        """
+        module, module_kwargs = self._module_spec(n_features, len(self.classes_))
+        callbacks = []
+        if self.clip_grad_norm is not None:
+            clip = GradientNormClipping(gradient_clip_value=self.clip_grad_norm)
+            callbacks.append(("clip", clip))
+        if n_train is not None:
+            stop = EarlyStopping(patience=self.patience, load_best=True)
+            callbacks.append(("early_stopping", stop))
+        return NeuralNetClassifier(
+            module,
+            **{f"module__{key}": value for key, value in module_kwargs.items()},
+            criterion=torch.nn.CrossEntropyLoss,
+            criterion__weight=torch.as_tensor(self.class_weight_, dtype=torch.float32),
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=WindowBatches,
+            iterator_train__shuffle=True,
+            iterator_train__seed=seed,
+            iterator_valid=WindowBatches,
+            train_split=None if n_train is None else TailSplit(n_train),
+            callbacks=callbacks,
+            # Accuracy on the tail is not needed to early-stop; skip its pass.
+            callbacks__valid_acc=None,
+            classes=np.arange(len(self.classes_)),
+            device=self.device_,
+            verbose=self.verbose,
+        )
+
+    # -- predict -------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or ndarray of shape \
+                (n_samples, sequence_length, n_features)
+            Same layout and sequence length as in :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X, _ = check_sequences(self, X, reset=False)
+        if X.shape[1] != self.sequence_length_in_:
+            raise ValueError(
+                f"X has sequences of length {X.shape[1]}, but "
+                f"{type(self).__name__} was fitted on length "
+                f"{self.sequence_length_in_}. Window the data with "
+                f"SequenceWindower(sequence_length={self.sequence_length_in_})."
+            )
+        dtype = next(self.module_.parameters()).dtype
+        np_dtype = np.float64 if dtype == torch.float64 else np.float32
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], _PREDICT_BATCH_ROWS):
+                batch = to_tensor(X[start : start + _PREDICT_BATCH_ROWS], np_dtype)
+                logits = self.module_(batch.to(self.device_))
+                chunks.append(torch.softmax(logits, dim=1).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float64, copy=False)
+
+    def predict(self, X):
+        """Most probable class for each sequence.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or ndarray of shape \
+                (n_samples, sequence_length, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels of the same type as the ``y`` given to :meth:`fit`.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # -- pickling ------------------------------------------------------
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never alter self
+        net = state.pop("net_", None)
+        state.pop("module_", None)
+        if net is not None:
+            # Weights travel as CPU tensors so that a GPU-trained model
+            # unpickles on a CPU-only machine (skorch issue #1096).
+            state["_net_state"] = {
+                "weights": {
+                    key: value.detach().cpu()
+                    for key, value in net.module_.state_dict().items()
+                },
+                "history": net.history,
+            }
+        return state
+
+    def __setstate__(self, state):
+        net_state = state.pop("_net_state", None)
+        super().__setstate__(state)
+        if net_state is None:
+            return
+        self.device_ = loadable_device(self.device_)
+        with torch.random.fork_rng(devices=[]):
+            self.net_ = self._make_net(self.n_features_in_, 0, None)
+            self.net_.initialize()
+        self.net_.module_.load_state_dict(net_state["weights"])
+        self.net_.history = net_state["history"]
+        self.module_ = _place_module(self.net_.module_, self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        tags.non_deterministic = False
+        return tags
+
+
+_COMMON_PARAMS_DOC = """
+    max_epochs : int, default=50
+        Maximum number of passes over the training rows.
+    batch_size : int, default=128
+        Sequences per optimisation step.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-2
+        AdamW decoupled weight decay.
+    clip_grad_norm : float or None, default=1.0
+        Maximum gradient norm; ``None`` disables clipping.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the cross-entropy loss: ``{label: weight}``,
+        ``"balanced"`` (inversely proportional to class frequencies) or
+        ``None`` (all ones).
+    validation_fraction : float or None, default=0.1
+        Share of the LAST training rows (time order, never shuffled) held out
+        to early-stop on the validation loss; the best epoch's weights are
+        restored. ``None`` trains on every row for ``max_epochs``.
+    patience : int, default=5
+        Epochs without a validation-loss improvement before stopping.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
+        ``"cuda:N"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout and batch shuffling. CPU fits
+        with the same seed are bit-for-bit identical; the caller's global
+        torch random state is left untouched.
+    verbose : int, default=0
+        0 is silent; 1 or more prints one line of losses per epoch.
+"""
+
+_COMMON_ATTRIBUTES_DOC = """
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in :term:`fit`.
+    class_weight_ : ndarray of shape (n_classes,)
+        Loss weight of each class, in the order of ``classes_``.
+    n_features_in_ : int
+        Number of features per time step seen in :term:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen in :term:`fit` (2D input with string column
+        names only).
+    sequence_length_in_ : int
+        Sequence length seen in :term:`fit` (1 for 2D input). Prediction
+        refuses other lengths: attention and pooling were learned over this
+        many steps.
+    device_ : str
+        Device the network lives on.
+    net_ : skorch.NeuralNetClassifier
+        The trained skorch net; ``net_.history`` holds per-epoch losses.
+    module_ : torch.nn.Module
+        The trained torch module (float64 on CPU, float32 on CUDA).
+    n_epochs_ : int
+        Epochs trained, early stopping included.
+"""
+
+_NOTES_DOC = """
+    Notes
+    -----
+    Input: 3D ``(n_samples, sequence_length, n_features)`` arrays of any
+    sequence classification problem, or 2D rows treated as sequences of
+    length one. Windowed views (:class:`SequenceWindower`) are read one batch
+    at a time and never copied whole.
+
+    On the CPU predictions are computed in float64, so a row's probabilities
+    do not depend on the other rows in its batch. A pickled model stores its
+    weights as CPU tensors and restores onto the fitted device, falling back
+    to the CPU with a warning where CUDA is absent.
+"""
+
+
+class AttentionLSTMClassifier(_SequenceClassifierBase):
+    __doc__ = (
+        """Bidirectional LSTM with multi-head self-attention, as a scikit-learn classifier.
+
+    A stack of bidirectional LSTM layers reads each sequence; multi-head
+    self-attention (residual, LayerNorm) mixes its outputs across time; a
+    feed-forward head maps the last step to class logits. Trained by a skorch
+    ``NeuralNetClassifier`` built in :meth:`fit`.
+
+    Parameters
+    ----------
+    hidden_size : int, default=128
+        LSTM units per direction; attention works on ``2 * hidden_size``.
+    num_layers : int, default=3
+        Stacked LSTM layers.
+    num_heads : int, default=8
+        Attention heads; must divide ``2 * hidden_size``.
+    dropout : float, default=0.2
+        Dropout between LSTM layers, in attention and in the head."""
+        + _COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------"""
+        + _COMMON_ATTRIBUTES_DOC
+        + """
+    See Also
+    --------
+    TransformerClassifier : Transformer-encoder alternative.
+    SequenceWindower : Builds the look-back windows from rows.
+"""
+        + _NOTES_DOC
+        + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklensemble import AttentionLSTMClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5, 3))
+    >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    >>> clf = AttentionLSTMClassifier(hidden_size=8, num_layers=1, num_heads=2,
+    ...                               max_epochs=30, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> bool(clf.score(X, y) > 0.8)
+    True
+    """
+    )
+
+    _parameter_constraints = {
+        **_SequenceClassifierBase._parameter_constraints,
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_heads": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_size=128,
+        num_layers=3,
+        num_heads=8,
+        dropout=0.2,
+        max_epochs=50,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-2,
+        clip_grad_norm=1.0,
+        class_weight=None,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_architecture(self):
+        if (2 * self.hidden_size) % self.num_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} must divide the attention width "
+                f"2 * hidden_size = {2 * self.hidden_size}; choose hidden_size "
+                "and num_heads accordingly (e.g. hidden_size=128, num_heads=8)."
+            )
+
+    def _module_spec(self, n_features, n_classes):
+        return AttentionLSTM, dict(
+            n_features=n_features,
+            n_classes=n_classes,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            dropout=self.dropout,
+        )
+
+
+class TransformerClassifier(_SequenceClassifierBase):
+    __doc__ = (
+        """Transformer encoder over sequences, as a scikit-learn classifier.
+
+    A linear projection to ``d_model``, sinusoidal positional encoding, a
+    stack of pre-norm Transformer encoder layers, pooling over time and a
+    linear head to class logits. Trained by a skorch ``NeuralNetClassifier``
+    built in :meth:`fit`.
+
+    Parameters
+    ----------
+    d_model : int, default=256
+        Width of the encoder.
+    num_layers : int, default=4
+        Encoder layers.
+    num_heads : int, default=8
+        Attention heads; must divide ``d_model``.
+    dim_feedforward : int or None, default=None
+        Width of the feed-forward block; ``None`` means ``4 * d_model``.
+    dropout : float, default=0.1
+        Dropout in the encoder layers.
+    pooling : {"last", "mean"}, default="last"
+        Summarise the sequence by its last step (the current bar) or the mean
+        over steps."""
+        + _COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------"""
+        + _COMMON_ATTRIBUTES_DOC
+        + """
+    See Also
+    --------
+    AttentionLSTMClassifier : Recurrent alternative.
+    SequenceWindower : Builds the look-back windows from rows.
+"""
+        + _NOTES_DOC
+        + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklensemble import TransformerClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5, 3))
+    >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    >>> clf = TransformerClassifier(d_model=16, num_layers=1, num_heads=2,
+    ...                             max_epochs=30, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> bool(clf.score(X, y) > 0.8)
+    True
+    """
+    )
+
+    _parameter_constraints = {
+        **_SequenceClassifierBase._parameter_constraints,
+        "d_model": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_heads": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dim_feedforward": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "pooling": [StrOptions({"last", "mean"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        d_model=256,
+        num_layers=4,
+        num_heads=8,
+        dim_feedforward=None,
+        dropout=0.1,
+        pooling="last",
+        max_epochs=50,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-2,
+        clip_grad_norm=1.0,
+        class_weight=None,
+        validation_fraction=0.1,
+        patience=5,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.d_model = d_model
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.dim_feedforward = dim_feedforward
+        self.dropout = dropout
+        self.pooling = pooling
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_architecture(self):
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} must divide d_model={self.d_model}; "
+                "choose them accordingly (e.g. d_model=256, num_heads=8)."
+            )
+
+    def _module_spec(self, n_features, n_classes):
+        return TransformerEncoderNet, dict(
+            n_features=n_features,
+            n_classes=n_classes,
+            d_model=self.d_model,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            dim_feedforward=self.dim_feedforward or 4 * self.d_model,
+            dropout=self.dropout,
+            pooling=self.pooling,
+        )
+

@@ -1,0 +1,122 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import make_pipeline
+
+from sklensemble import SequenceWindower
+from sklensemble._windowing import make_windows
+
+
+def _base_buffer(array):
+    while array.base is not None:
+        array = array.base
+    return array
+
+
+class TestSequenceWindower:
+    def test_rows_are_lookback_windows_oldest_first(self):
+        X = np.arange(20.0).reshape(10, 2)
+        windows = SequenceWindower(sequence_length=4).fit_transform(X)
+        assert windows.shape == (10, 4, 2)
+        assert windows.dtype == np.float32
+        for i in range(3, 10):
+            np.testing.assert_array_equal(windows[i], X[i - 3 : i + 1])
+        # the current row is always last
+        np.testing.assert_array_equal(windows[:, -1], X)
+
+    def test_edge_padding_repeats_first_row(self):
+        X = np.arange(1.0, 7.0).reshape(3, 2)
+        windows = SequenceWindower(sequence_length=3).fit_transform(X)
+        np.testing.assert_array_equal(windows[0], [[1, 2], [1, 2], [1, 2]])
+        np.testing.assert_array_equal(windows[1], [[1, 2], [1, 2], [3, 4]])
+
+    def test_zero_padding(self):
+        X = np.arange(1.0, 7.0).reshape(3, 2)
+        windows = SequenceWindower(3, padding="zero").fit_transform(X)
+        np.testing.assert_array_equal(windows[0], [[0, 0], [0, 0], [1, 2]])
+        np.testing.assert_array_equal(windows[1], [[0, 0], [1, 2], [3, 4]])
+
+    def test_sequence_length_one_is_the_rows(self):
+        X = np.random.RandomState(0).normal(size=(5, 3))
+        windows = SequenceWindower(1).fit_transform(X)
+        np.testing.assert_allclose(windows[:, 0], X, rtol=1e-6)
+
+    def test_windows_are_a_read_only_view_of_padded_rows(self):
+        n, f, length = 5_000, 8, 60
+        X = np.random.RandomState(0).normal(size=(n, f))
+        windows = SequenceWindower(length).fit_transform(X)
+        base = _base_buffer(windows)
+        # memory is O(rows x features): the padded float32 rows, nothing more
+        assert base.nbytes == (n + length - 1) * f * 4
+        assert windows.nbytes == n * length * f * 4  # what a copy would cost
+        assert not windows.flags.writeable
+        assert windows.strides[0] == windows.strides[1]
+
+    def test_row_count_never_changes_so_y_stays_aligned(self):
+        X = np.random.RandomState(0).normal(size=(7, 2))
+        assert SequenceWindower(50).fit_transform(X).shape == (7, 50, 2)
+
+    def test_no_look_ahead(self):
+        rng = np.random.RandomState(1)
+        X = rng.normal(size=(50, 3))
+        before = SequenceWindower(10).fit_transform(X)
+        X_changed = X.copy()
+        X_changed[30:] = rng.normal(size=(20, 3)) * 100
+        after = SequenceWindower(10).fit_transform(X_changed)
+        np.testing.assert_array_equal(before[:30], after[:30])
+        assert not np.array_equal(before[30:], after[30:])
+
+    def test_dataframe_feature_names(self):
+        df = pd.DataFrame({"ret": [0.1, 0.2, 0.3], "vol": [1.0, 2.0, 3.0]})
+        windower = SequenceWindower(2).fit(df)
+        np.testing.assert_array_equal(windower.get_feature_names_out(), ["ret", "vol"])
+        np.testing.assert_array_equal(windower.feature_names_in_, ["ret", "vol"])
+        np.testing.assert_allclose(windower.transform(df)[2], [[0.2, 2], [0.3, 3]], rtol=1e-6)
+
+    def test_default_feature_names(self):
+        windower = SequenceWindower(2).fit(np.zeros((3, 2)))
+        np.testing.assert_array_equal(windower.get_feature_names_out(), ["x0", "x1"])
+
+    def test_nan_passes_through_to_the_classifier(self):
+        X = np.array([[1.0], [np.nan], [3.0]])
+        windows = SequenceWindower(2).fit_transform(X)
+        assert np.isnan(windows[1, 1, 0]) and np.isnan(windows[2, 0, 0])
+
+    @pytest.mark.parametrize("length", [0, -3, 2.5, "60"])
+    def test_invalid_sequence_length(self, length):
+        with pytest.raises(ValueError, match="sequence_length"):
+            SequenceWindower(length).fit(np.zeros((3, 2)))
+
+    def test_invalid_padding(self):
+        with pytest.raises(ValueError, match="padding"):
+            SequenceWindower(2, padding="reflect").fit(np.zeros((3, 2)))
+
+    @pytest.mark.parametrize(
+        "X, match",
+        [
+            (np.zeros((3, 2, 2)), "dim 3"),
+            (np.zeros(3), "Expected 2D array"),
+            (np.array([["a", "b"]]), "(?i)convert"),
+        ],
+    )
+    def test_bad_input(self, X, match):
+        with pytest.raises(ValueError, match=match):
+            SequenceWindower(2).fit(X)
+
+    def test_feature_count_mismatch_at_transform(self):
+        windower = SequenceWindower(2).fit(np.zeros((3, 2)))
+        with pytest.raises(ValueError, match="X has 3 features.*expecting 2"):
+            windower.transform(np.zeros((3, 3)))
+
+    def test_in_pipeline(self):
+        pipe = make_pipeline(SequenceWindower(3))
+        assert pipe.fit_transform(np.ones((4, 2))).shape == (4, 3, 2)
+
+
+def test_make_windows_matches_naive_stacking():
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    length = 7
+    padded = np.vstack([np.repeat(X[:1], length - 1, axis=0), X])
+    naive = np.stack([padded[i : i + length] for i in range(len(X))])
+    np.testing.assert_array_equal(make_windows(X, length), naive)
