@@ -1,0 +1,575 @@
+"""Causal technical-indicator features from OHLCV bars."""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+__all__ = ["MarketFeatures"]
+
+OHLCV = ("open", "high", "low", "close", "volume")
+
+
+# --------------------------------------------------------------------------
+# Indicator kernels: 1D float arrays in, 1D float arrays out. Each value at
+# row t is computed from rows <= t only (trailing windows, forward-running
+# recursions), so the same kernels serve training and live prediction.
+# --------------------------------------------------------------------------
+def _wilder_mean(x, n):
+    """Wilder's smoothing of ``x[1:]``: SMA of the first ``n``, then recursive.
+
+    ``x[0]`` is ignored (it has no previous bar). Row ``n`` holds the mean of
+    ``x[1 .. n]``; later rows ``avg[t] = avg[t-1] + (x[t] - avg[t-1]) / n``.
+    Rows before ``n`` are NaN.
+    """
+    seeded = np.full(len(x), np.nan)
+    if len(x) > n:
+        seeded[n] = x[1 : n + 1].mean()
+        seeded[n + 1 :] = x[n + 1 :]
+    # ewm(adjust=False) starts its recursion at the first non-NaN value.
+    return pd.Series(seeded).ewm(alpha=1.0 / n, adjust=False).mean().to_numpy()
+
+
+def _log_return(close, k):
+    """``log(close[t] / close[t-k])``; NaN for the first ``k`` rows."""
+    out = np.full(len(close), np.nan)
+    out[k:] = np.log(close[k:] / close[:-k])
+    return out
+
+
+def _rsi(close, n):
+    """Wilder's RSI in [0, 100]; 50 where the window has no price change."""
+    delta = np.diff(close, prepend=np.nan)
+    gain = _wilder_mean(np.clip(delta, 0.0, None), n)
+    loss = _wilder_mean(np.clip(-delta, 0.0, None), n)
+    total = gain + loss
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # 100 - 100 / (1 + gain / loss), written to survive loss == 0.
+        rsi = 100.0 * gain / total
+    return np.where(total == 0.0, 50.0, rsi)
+
+
+def _ema(x, span):
+    """Recursive EMA seeded with ``x[0]`` (alpha = 2 / (span + 1))."""
+    return pd.Series(x).ewm(span=span, adjust=False).mean().to_numpy()
+
+
+def _rolling(x, window, stat, **kwargs):
+    roll = pd.Series(x).rolling(window, min_periods=window)
+    return getattr(roll, stat)(**kwargs).to_numpy()
+
+
+def _zscore(x, window):
+    """Rolling z-score including the current row; 0 where the window is flat."""
+    mean = _rolling(x, window, "mean")
+    std = _rolling(x, window, "std")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (x - mean) / std
+    return np.where(std == 0.0, 0.0, z)
+
+
+def _percent_b(close, window, k):
+    """Bollinger %b with a population (ddof=0) std; 0.5 where the window is flat."""
+    mean = _rolling(close, window, "mean")
+    std = _rolling(close, window, "std", ddof=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pctb = (close - (mean - k * std)) / (2.0 * k * std)
+    return np.where(std == 0.0, 0.5, pctb)
+
+
+def _true_range(high, low, close):
+    """Wilder's true range; row 0 is NaN (it has no previous close)."""
+    prev = np.concatenate([[np.nan], close[:-1]])
+    return np.maximum(high - low, np.maximum(np.abs(high - prev), np.abs(low - prev)))
+
+
+def _masked(x, first_valid):
+    """Set rows before ``first_valid`` to NaN (recursions seeded too early)."""
+    x = np.array(x, dtype=float)
+    x[:first_valid] = np.nan
+    return x
+
+
+# --------------------------------------------------------------------------
+# Parameter checks
+# --------------------------------------------------------------------------
+def _check_window(value, name, minimum=1):
+    if (
+        not isinstance(value, numbers.Integral)
+        or isinstance(value, bool)
+        or value < minimum
+    ):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _check_windows(values, name, minimum=1):
+    if isinstance(values, numbers.Integral | str) or not np.iterable(values):
+        raise ValueError(f"{name} must be a sequence of integers, got {values!r}.")
+    values = tuple(_check_window(v, f"each of {name}", minimum) for v in values)
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} has duplicates: {values!r}.")
+    return values
+
+
+class MarketFeatures(TransformerMixin, BaseEstimator):
+    """Causal technical features from OHLCV bars.
+
+    Turns open/high/low/close/volume bars into scale-free features for a
+    classifier. Every feature at row ``t`` is computed from rows ``<= t``
+    only (trailing windows, forward recursions; nothing centred, nothing
+    back-filled), so computing features on a whole history and then
+    splitting it leaks nothing from the future.
+
+    Features, in output order (``w`` = the window parameter):
+
+    ``log_return_{h}``
+        ``log(close[t] / close[t-h])`` for each ``h`` in ``return_horizons``.
+    ``volatility_{w}``
+        Standard deviation (ddof=1) of the last ``w`` one-bar log returns.
+    ``rsi_{w}``
+        Wilder's RSI in [0, 100]: Wilder-smoothed average gain / (gain +
+        loss) x 100, seeded with the simple mean of the first ``w`` changes;
+        50 when the window has no price change.
+    ``macd``, ``macd_signal``
+        MACD relative to price (the percentage price oscillator):
+        ``ema_fast / ema_slow - 1`` with recursive EMAs seeded at the first
+        close, and its ``signal``-span EMA. Relative rather than in price
+        units, so values are comparable across price levels; multiply by
+        ``ema_slow`` for the classic MACD.
+    ``bollinger_pctb_{w}``
+        ``(close - lower) / (upper - lower)`` with bands at the ``w``-bar
+        mean +/- ``bollinger_std`` population standard deviations; 0.5 when
+        the window is flat.
+    ``atr_{w}``
+        Wilder's average true range divided by the close.
+    ``hl_range``
+        ``(high - low) / close``.
+    ``volume_zscore_{w}``
+        ``(volume - mean) / std`` over the last ``w`` bars, current one
+        included; 0 when the window is flat.
+    ``dist_sma_{w}``
+        ``close / SMA_w - 1`` for each ``w`` in ``ma_windows``.
+
+    Parameters
+    ----------
+    return_horizons : sequence of int, default=(1, 5, 10, 20)
+        Horizons of the log returns.
+    volatility_window : int, default=20
+        Window of the rolling volatility (>= 2).
+    rsi_window : int, default=14
+        RSI window.
+    macd_windows : tuple of 3 int, default=(12, 26, 9)
+        Fast EMA span, slow EMA span and signal EMA span.
+    bollinger_window : int, default=20
+        Bollinger band window (>= 2).
+    bollinger_std : float, default=2.0
+        Band half-width in standard deviations (> 0).
+    atr_window : int, default=14
+        ATR window.
+    volume_window : int, default=20
+        Window of the volume z-score (>= 2).
+    ma_windows : sequence of int, default=(10, 50)
+        Simple moving averages the close is compared with.
+    warmup : {"nan", "drop"}, default="nan"
+        What to do with the first rows, where some windows are incomplete
+        (``n_warmup_rows_`` of them). ``"nan"`` keeps every row and leaves
+        each feature NaN until its own window is full: the output stays
+        row-aligned with ``X`` and ``y``, which a Pipeline needs. Follow it
+        with an estimator that accepts NaN or a
+        :class:`~sklearn.impute.SimpleImputer`, or drop the rows together
+        with their labels via :func:`~sklensemble.labels.drop_unlabeled`
+        with ``drop_nan_features=True``. ``"drop"`` removes those rows
+        and is for standalone use only: in a Pipeline the output would no
+        longer line up with ``y``.
+    columns : dict or None, default=None
+        Where to find each of ``"open", "high", "low", "close", "volume"``:
+        a DataFrame column label or, for an array, an integer position.
+        Unmapped names are matched to DataFrame columns case-insensitively,
+        or taken in OHLCV order (positions 0-4) for an array. For example
+        ``{"close": "adj_close"}`` computes the close features on adjusted
+        prices.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of columns seen in :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen in :meth:`fit`, when ``X`` has string column names.
+    n_warmup_rows_ : int
+        Leading rows where at least one feature is NaN. Inputs need at least
+        ``n_warmup_rows_ + 1`` rows.
+
+    Notes
+    -----
+    Features are computed within the rows passed to :meth:`transform`: a
+    separately transformed test block loses its first ``n_warmup_rows_``
+    rows to warm-up. Since the features are causal, the simplest correct
+    workflow is to transform the full history once, then split.
+
+    Examples
+    --------
+    >>> from sklensemble import MarketFeatures
+    >>> from sklensemble.datasets import make_synthetic_market
+    >>> bars = make_synthetic_market(300, seed=0)
+    >>> features = MarketFeatures().fit_transform(bars)
+    >>> features.shape
+    (300, 14)
+    >>> list(features.columns[:5])
+    ['log_return_1', 'log_return_5', 'log_return_10', 'log_return_20', 'volatility_20']
+    >>> int(features.iloc[49:].isna().sum().sum())
+    0
+    >>> MarketFeatures(warmup="drop").fit_transform(bars).shape
+    (251, 14)
+    """
+
+    def __init__(
+        self,
+        return_horizons=(1, 5, 10, 20),
+        volatility_window=20,
+        rsi_window=14,
+        macd_windows=(12, 26, 9),
+        bollinger_window=20,
+        bollinger_std=2.0,
+        atr_window=14,
+        volume_window=20,
+        ma_windows=(10, 50),
+        warmup="nan",
+        columns=None,
+    ):
+        self.return_horizons = return_horizons
+        self.volatility_window = volatility_window
+        self.rsi_window = rsi_window
+        self.macd_windows = macd_windows
+        self.bollinger_window = bollinger_window
+        self.bollinger_std = bollinger_std
+        self.atr_window = atr_window
+        self.volume_window = volume_window
+        self.ma_windows = ma_windows
+        self.warmup = warmup
+        self.columns = columns
+
+    # ------------------------------------------------------------------
+    # Parameters
+    # ------------------------------------------------------------------
+    def _validated_params(self):
+        """Checked parameters, with the first valid row of each feature."""
+        p = {
+            "return_horizons": _check_windows(self.return_horizons, "return_horizons"),
+            "volatility_window": _check_window(
+                self.volatility_window, "volatility_window", 2
+            ),
+            "rsi_window": _check_window(self.rsi_window, "rsi_window"),
+            "atr_window": _check_window(self.atr_window, "atr_window"),
+            "bollinger_window": _check_window(
+                self.bollinger_window, "bollinger_window", 2
+            ),
+            "volume_window": _check_window(self.volume_window, "volume_window", 2),
+            "ma_windows": _check_windows(self.ma_windows, "ma_windows"),
+        }
+        macd = self.macd_windows
+        if not (np.iterable(macd) and len(macd) == 3):
+            raise ValueError(
+                "macd_windows must be (fast, slow, signal) spans, got "
+                f"{macd!r}; the classic choice is (12, 26, 9)."
+            )
+        fast, slow, signal = (_check_window(v, "each of macd_windows") for v in macd)
+        if fast >= slow:
+            raise ValueError(
+                f"macd_windows needs fast < slow, got fast={fast}, slow={slow}."
+            )
+        p["macd_windows"] = (fast, slow, signal)
+        k = self.bollinger_std
+        if (
+            not isinstance(k, numbers.Real)
+            or isinstance(k, bool)
+            or not np.isfinite(k)
+            or k <= 0
+        ):
+            raise ValueError(f"bollinger_std must be a number > 0, got {k!r}.")
+        if self.warmup not in ("nan", "drop"):
+            raise ValueError(f"warmup must be 'nan' or 'drop', got {self.warmup!r}.")
+        if self.columns is not None:
+            if not isinstance(self.columns, dict) or not set(self.columns) <= set(
+                OHLCV
+            ):
+                raise ValueError(
+                    "columns must be a dict whose keys are among "
+                    f"{list(OHLCV)}, got {self.columns!r}."
+                )
+        p["first_valid"] = self._first_valid_rows(p)
+        return p
+
+    @staticmethod
+    def _first_valid_rows(p):
+        """Feature name -> index of its first row with a full window."""
+        fast, slow, signal = p["macd_windows"]
+        first = {f"log_return_{h}": h for h in p["return_horizons"]}
+        first[f"volatility_{p['volatility_window']}"] = p["volatility_window"]
+        first[f"rsi_{p['rsi_window']}"] = p["rsi_window"]
+        # EMAs are defined from row 0 but are dominated by their seed until
+        # about one span has passed; treat that stretch as warm-up.
+        first["macd"] = slow - 1
+        first["macd_signal"] = slow - 1 + signal - 1
+        first[f"bollinger_pctb_{p['bollinger_window']}"] = p["bollinger_window"] - 1
+        first[f"atr_{p['atr_window']}"] = p["atr_window"]
+        first["hl_range"] = 0
+        first[f"volume_zscore_{p['volume_window']}"] = p["volume_window"] - 1
+        for w in p["ma_windows"]:
+            first[f"dist_sma_{w}"] = w - 1
+        return first
+
+    # ------------------------------------------------------------------
+    # Input
+    # ------------------------------------------------------------------
+    def _locate_columns(self, X):
+        """Column label (DataFrame) or position (array) of each OHLCV field."""
+        mapping = dict(self.columns or {})
+        if not isinstance(X, pd.DataFrame):
+            if not mapping and X.shape[1] != len(OHLCV):
+                raise ValueError(
+                    f"X has {X.shape[1]} feature(s), but an OHLCV array must have "
+                    f"exactly 5 columns in the order {list(OHLCV)}. Pass a "
+                    "DataFrame with named columns, or map positions with "
+                    "columns={'close': 3, ...}."
+                )
+            located = {name: mapping.get(name, i) for i, name in enumerate(OHLCV)}
+            bad = {k: v for k, v in located.items() if not 0 <= v < X.shape[1]}
+            if bad:
+                raise ValueError(
+                    f"Column positions {bad} are out of range for an array with "
+                    f"{X.shape[1]} columns; fix the columns mapping."
+                )
+            return located
+        by_lower = {}
+        for label in X.columns:
+            by_lower.setdefault(str(label).strip().lower(), []).append(label)
+        located, missing = {}, []
+        for name in OHLCV:
+            if name in mapping:
+                if mapping[name] not in X.columns:
+                    raise ValueError(
+                        f"columns maps {name!r} to {mapping[name]!r}, which is not "
+                        f"a column of X (columns: {list(X.columns)})."
+                    )
+                located[name] = mapping[name]
+            elif len(by_lower.get(name, [])) == 1:
+                located[name] = by_lower[name][0]
+            elif name in by_lower:
+                raise ValueError(
+                    f"X has several columns matching {name!r} "
+                    f"({by_lower[name]}); say which with columns={{{name!r}: ...}}."
+                )
+            else:
+                missing.append(name)
+        if missing:
+            raise ValueError(
+                f"X is missing the column(s) {missing} (columns found: "
+                f"{list(X.columns)}). Name them open/high/low/close/volume (any "
+                "case), map them with columns={'close': 'Adj Close', ...}, or "
+                "pass a 5-column array in OHLCV order."
+            )
+        return located
+
+    def _ohlcv(self, X, n_required):
+        """Validate ``X``; return a dict of float arrays and the output index."""
+        if isinstance(X, pd.DataFrame):
+            if not (X.index.is_unique and X.index.is_monotonic_increasing):
+                raise ValueError(
+                    "X must have one row per bar in increasing time order; its "
+                    "index is unsorted or has duplicates. Use "
+                    "X.sort_index() and drop duplicate timestamps first."
+                )
+            _check_n_rows(len(X), n_required)
+            located = self._locate_columns(X)
+            data = {name: _to_float(X[col], name) for name, col in located.items()}
+            index = X.index
+        else:
+            # Standard errors (and messages) for sparse, 1D, empty, complex
+            # and non-numeric input; finiteness is checked below by column.
+            X = check_array(X, dtype="numeric", ensure_all_finite=False)
+            _check_n_rows(X.shape[0], n_required)
+            located = self._locate_columns(X)
+            data = {name: _to_float(X[:, pos], name) for name, pos in located.items()}
+            index = pd.RangeIndex(X.shape[0])
+        _check_bars(data)
+        return data, index
+
+    # ------------------------------------------------------------------
+    # Estimator API
+    # ------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Check the parameters and record the input columns.
+
+        Nothing is learned: every feature depends on the rows passed to
+        :meth:`transform` only.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            OHLCV bars in time order: a DataFrame with open, high, low,
+            close and volume columns (any case; other columns are ignored),
+            or an array with exactly these 5 columns in this order.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : MarketFeatures
+        """
+        params = self._validated_params()
+        validate_data(self, X, reset=True, skip_check_array=True)
+        self.n_warmup_rows_ = max(params["first_valid"].values())
+        self._ohlcv(X, self.n_warmup_rows_ + 1)
+        return self
+
+    def transform(self, X):
+        """Compute the features.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            OHLCV bars in time order, with the columns seen in :meth:`fit`.
+
+        Returns
+        -------
+        features : DataFrame of shape (n_samples, n_features_out)
+            Indexed like ``X`` (a ``RangeIndex`` for arrays); columns are
+            :meth:`get_feature_names_out`. With ``warmup="drop"``, the first
+            ``n_warmup_rows_`` rows are left out.
+        """
+        check_is_fitted(self)
+        params = self._validated_params()
+        validate_data(self, X, reset=False, skip_check_array=True)
+        # From the current parameters, in case set_params ran after fit.
+        n_warmup = max(params["first_valid"].values())
+        data, index = self._ohlcv(X, n_warmup + 1)
+        features = pd.DataFrame(self._compute(data, params), index=index)
+        if self.warmup == "drop":
+            features = features.iloc[n_warmup:]
+        return features
+
+    def _compute(self, d, p):
+        """Feature name -> array, in output order."""
+        o, h, lo, c, v = (d[name] for name in OHLCV)
+        # log(c[t] / c[t-k]) keeps full precision for small moves, unlike
+        # differences of log prices.
+        log_r1 = _log_return(c, 1)
+        fast, slow, signal = p["macd_windows"]
+        out = {}
+        for k in p["return_horizons"]:
+            out[f"log_return_{k}"] = _log_return(c, k)
+        out[f"volatility_{p['volatility_window']}"] = _rolling(
+            log_r1, p["volatility_window"], "std"
+        )
+        out[f"rsi_{p['rsi_window']}"] = _rsi(c, p["rsi_window"])
+        macd = _ema(c, fast) / _ema(c, slow) - 1.0
+        out["macd"] = macd
+        out["macd_signal"] = _ema(macd, signal)
+        w = p["bollinger_window"]
+        out[f"bollinger_pctb_{w}"] = _percent_b(c, w, float(self.bollinger_std))
+        w = p["atr_window"]
+        out[f"atr_{w}"] = _wilder_mean(_true_range(h, lo, c), w) / c
+        out["hl_range"] = (h - lo) / c
+        out[f"volume_zscore_{p['volume_window']}"] = _zscore(v, p["volume_window"])
+        for w in p["ma_windows"]:
+            out[f"dist_sma_{w}"] = c / _rolling(c, w, "mean") - 1.0
+        # One mask for all: kernels already give NaN where a window is
+        # short; this also covers the EMA warm-up.
+        return {
+            name: _masked(values, p["first_valid"][name])
+            for name, values in out.items()
+        }
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against the names seen in :meth:`fit`.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        if input_features is not None:
+            input_features = np.asarray(input_features, dtype=object)
+            expected = getattr(self, "feature_names_in_", None)
+            if len(input_features) != self.n_features_in_ or (
+                expected is not None and not np.array_equal(input_features, expected)
+            ):
+                raise ValueError(
+                    "input_features is not equal to the columns seen in fit; "
+                    "pass None or the same columns."
+                )
+        names = list(self._validated_params()["first_valid"])
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
+
+
+def _to_float(column, name):
+    """One OHLCV column as a float64 array, with a clear error if non-numeric."""
+    dtype = getattr(column, "dtype", None)
+    if dtype is not None and (
+        pd.api.types.is_bool_dtype(dtype)
+        or not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
+        )
+    ):
+        raise ValueError(
+            f"Column {name!r} must be numeric, got dtype {dtype}; convert it "
+            "with pd.to_numeric."
+        )
+    try:
+        if isinstance(column, pd.Series):
+            return column.to_numpy(dtype=float, na_value=np.nan)
+        return np.asarray(column, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"Column {name!r} must be numeric and could not be converted to "
+            f"float ({exc}); convert it with pd.to_numeric."
+        ) from exc
+
+
+def _check_n_rows(n_rows, n_required):
+    if n_rows < n_required:
+        raise ValueError(
+            f"X has {n_rows} sample(s), but MarketFeatures needs at least "
+            f"{n_required} rows (its longest warm-up plus one). Pass a longer "
+            "history, or shorten the windows (e.g. ma_windows, macd_windows)."
+        )
+
+
+def _check_bars(data):
+    """Reject NaN/inf, non-positive prices, negative volume and high < low."""
+    for name, values in data.items():
+        if not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise ValueError(
+                f"Column {name!r} contains NaN or infinity (first at row {row}); "
+                "fill or drop those bars first, e.g. with ffill()."
+            )
+    for name in OHLCV[:4]:
+        if (data[name] <= 0).any():
+            raise ValueError(
+                f"Column {name!r} has non-positive prices; log returns need "
+                "prices > 0. Check the data and the column order (open, high, "
+                "low, close, volume)."
+            )
+    if (data["volume"] < 0).any():
+        raise ValueError("Column 'volume' has negative values; volume must be >= 0.")
+    if (data["high"] < data["low"]).any():
+        row = int(np.flatnonzero(data["high"] < data["low"])[0])
+        raise ValueError(
+            f"high < low at row {row}; check the column order (open, high, low, "
+            "close, volume) or the columns mapping."
+        )

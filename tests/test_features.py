@@ -1,0 +1,432 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklensemble import MarketFeatures
+from sklensemble.datasets import make_synthetic_market
+
+# Short windows so that scikit-learn's small check arrays have enough rows.
+SMALL = dict(
+    return_horizons=(1, 2),
+    volatility_window=2,
+    rsi_window=2,
+    macd_windows=(2, 3, 2),
+    bollinger_window=2,
+    atr_window=2,
+    volume_window=2,
+    ma_windows=(2, 3),
+)
+
+MARKET_FEATURES_CHECK_INSTANCE = MarketFeatures(**SMALL)
+
+_OHLCV_ONLY = "X must be OHLCV bars: exactly 5 columns, the check passes {}"
+_ORDER = "rows are consecutive bars; reordering or subsetting them changes features"
+MARKET_FEATURES_EXPECTED_FAILURES = {
+    "check_dict_unchanged": _OHLCV_ONLY.format(3),
+    "check_dont_overwrite_parameters": _OHLCV_ONLY.format(3),
+    "check_dtype_object": _OHLCV_ONLY.format(10),
+    "check_estimators_dtypes": "random 5-column data are not valid bars (high < low)",
+    "check_estimators_fit_returns_self": _OHLCV_ONLY.format(2),
+    "check_estimators_nan_inf": _OHLCV_ONLY.format(3),
+    "check_estimators_overwrite_params": _OHLCV_ONLY.format(2),
+    "check_estimators_pickle": _OHLCV_ONLY.format(3),
+    "check_f_contiguous_array_estimator": _OHLCV_ONLY.format(3),
+    "check_fit2d_predict1d": _OHLCV_ONLY.format(3),
+    "check_fit_check_is_fitted": _OHLCV_ONLY.format(2),
+    "check_fit_idempotent": _OHLCV_ONLY.format(2),
+    "check_fit_score_takes_y": _OHLCV_ONLY.format(3),
+    "check_methods_sample_order_invariance": _ORDER,
+    "check_methods_subset_invariance": _ORDER,
+    "check_n_features_in": _OHLCV_ONLY.format(2),
+    "check_n_features_in_after_fitting": _OHLCV_ONLY.format(4),
+    "check_pipeline_consistency": _OHLCV_ONLY.format(3),
+    "check_positive_only_tag_during_fit": _OHLCV_ONLY.format(4),
+    "check_readonly_memmap_input": _OHLCV_ONLY.format(2),
+    "check_transformer_data_not_an_array": _OHLCV_ONLY.format(3),
+    "check_transformer_general": _OHLCV_ONLY.format(3),
+    "check_transformer_preserve_dtypes": _OHLCV_ONLY.format(3),
+}
+
+
+@parametrize_with_checks(
+    [MARKET_FEATURES_CHECK_INSTANCE],
+    expected_failed_checks=lambda est: MARKET_FEATURES_EXPECTED_FAILURES,
+    xfail_strict=True,
+)
+def test_sklearn_checks(estimator, check):
+    check(estimator)
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+def bars_from_close(close, seed=0):
+    """Valid OHLCV bars around a close path."""
+    rng = np.random.default_rng(seed)
+    close = np.asarray(close, dtype=float)
+    open_ = np.r_[close[0], close[:-1]]
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, len(close)))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, len(close)))
+    volume = rng.uniform(1e5, 2e5, len(close))
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume},
+        index=pd.bdate_range("2020-01-01", periods=len(close), name="date"),
+    )
+
+
+def random_bars(n, seed):
+    rng = np.random.default_rng(seed)
+    return bars_from_close(100 * np.exp(np.cumsum(rng.normal(0, 0.01, n))), seed)
+
+
+def ema_loop(x, span):
+    alpha = 2.0 / (span + 1)
+    out = np.empty(len(x))
+    out[0] = x[0]
+    for t in range(1, len(x)):
+        out[t] = alpha * x[t] + (1 - alpha) * out[t - 1]
+    return out
+
+
+def wilder_loop(x, n):
+    """Wilder average of x[1:], textbook definition."""
+    out = np.full(len(x), np.nan)
+    out[n] = np.mean(x[1 : n + 1])
+    for t in range(n + 1, len(x)):
+        out[t] = (out[t - 1] * (n - 1) + x[t]) / n
+    return out
+
+
+def rsi_loop(close, n):
+    delta = np.diff(close, prepend=np.nan)
+    gain = wilder_loop(np.where(delta > 0, delta, 0.0), n)
+    loss = wilder_loop(np.where(delta < 0, -delta, 0.0), n)
+    return 100 - 100 / (1 + gain / loss)
+
+
+@pytest.fixture(scope="module")
+def bars():
+    return random_bars(300, seed=1)
+
+
+@pytest.fixture(scope="module")
+def features(bars):
+    return MarketFeatures().fit_transform(bars)
+
+
+# --------------------------------------------------------------------------
+# Values against independent computations
+# --------------------------------------------------------------------------
+class TestValues:
+    def test_columns_and_shape(self, bars, features):
+        expected = [
+            "log_return_1",
+            "log_return_5",
+            "log_return_10",
+            "log_return_20",
+            "volatility_20",
+            "rsi_14",
+            "macd",
+            "macd_signal",
+            "bollinger_pctb_20",
+            "atr_14",
+            "hl_range",
+            "volume_zscore_20",
+            "dist_sma_10",
+            "dist_sma_50",
+        ]
+        assert list(features.columns) == expected
+        assert features.shape == (300, 14)
+        assert features.index.equals(bars.index)
+        assert (features.dtypes == np.float64).all()
+
+    def test_log_returns(self, bars, features):
+        c = bars["close"].to_numpy()
+        for h in (1, 5, 10, 20):
+            col = features[f"log_return_{h}"].to_numpy()
+            assert np.isnan(col[:h]).all()
+            np.testing.assert_allclose(col[h:], np.log(c[h:] / c[:-h]), rtol=1e-12)
+
+    def test_rsi_by_hand(self):
+        # deltas +1, +1, -1, +2 with n=2: gains 1 -> 0.5 -> 1.25,
+        # losses 0 -> 0.5 -> 0.25, so RSI = 100, 50, 100 - 100 / 6.
+        close = [10.0, 11.0, 12.0, 11.0, 13.0]
+        params = {**SMALL, "macd_windows": (1, 2, 1), "ma_windows": (2,)}
+        out = MarketFeatures(**params).fit_transform(bars_from_close(close))
+        np.testing.assert_allclose(
+            out["rsi_2"].to_numpy()[2:], [100.0, 50.0, 100 - 100 / 6], rtol=1e-12
+        )
+
+    def test_rsi_matches_textbook_loop(self, bars, features):
+        expected = rsi_loop(bars["close"].to_numpy(), 14)
+        np.testing.assert_allclose(features["rsi_14"], expected, rtol=1e-10)
+        assert features["rsi_14"].iloc[:14].isna().all()
+        assert features["rsi_14"].iloc[14:].between(0, 100).all()
+
+    def test_rsi_without_price_change_is_neutral(self):
+        out = MarketFeatures(**SMALL).fit_transform(bars_from_close([5.0] * 8))
+        np.testing.assert_array_equal(out["rsi_2"].iloc[2:], 50.0)
+
+    def test_macd_is_relative_ema_spread(self, bars, features):
+        c = bars["close"].to_numpy()
+        macd = ema_loop(c, 12) / ema_loop(c, 26) - 1
+        signal = ema_loop(macd, 9)
+        np.testing.assert_allclose(features["macd"].iloc[25:], macd[25:], rtol=1e-10)
+        np.testing.assert_allclose(
+            features["macd_signal"].iloc[33:], signal[33:], rtol=1e-10
+        )
+        assert features["macd"].iloc[:25].isna().all()
+        assert features["macd_signal"].iloc[:33].isna().all()
+
+    def test_bollinger_percent_b_by_hand(self):
+        # closes 1, 2, 3 with window 3, k=1: mean 2, population std sqrt(2/3)
+        params = {**SMALL, "bollinger_window": 3, "bollinger_std": 1.0}
+        out = MarketFeatures(**params).fit_transform(bars_from_close([1.0, 2, 3, 3]))
+        s = np.sqrt(2 / 3)
+        assert out["bollinger_pctb_3"].iloc[2] == pytest.approx(0.5 + 1 / (2 * s))
+        assert np.isnan(out["bollinger_pctb_3"].iloc[1])
+
+    def test_bollinger_percent_b_matches_numpy(self, bars, features):
+        c = bars["close"].to_numpy()
+        t = 150
+        window = c[t - 19 : t + 1]
+        lower = window.mean() - 2 * window.std()
+        upper = window.mean() + 2 * window.std()
+        expected = (c[t] - lower) / (upper - lower)
+        assert features["bollinger_pctb_20"].iloc[t] == pytest.approx(expected)
+
+    def test_atr_matches_wilder_loop(self, bars, features):
+        h, lo, c = (bars[k].to_numpy() for k in ("high", "low", "close"))
+        prev = np.r_[np.nan, c[:-1]]
+        tr = np.array(
+            [np.nan]
+            + [
+                max(h[t] - lo[t], abs(h[t] - prev[t]), abs(lo[t] - prev[t]))
+                for t in range(1, len(c))
+            ]
+        )
+        expected = wilder_loop(tr, 14) / c
+        np.testing.assert_allclose(features["atr_14"], expected, rtol=1e-10)
+
+    def test_rolling_features_match_numpy(self, bars, features):
+        c, v = bars["close"].to_numpy(), bars["volume"].to_numpy()
+        r1 = np.diff(np.log(c))
+        for t in (60, 123, 299):
+            row = features.iloc[t]
+            assert row["volatility_20"] == pytest.approx(np.std(r1[t - 20 : t], ddof=1))
+            vw = v[t - 19 : t + 1]
+            assert row["volume_zscore_20"] == pytest.approx(
+                (v[t] - vw.mean()) / vw.std(ddof=1)
+            )
+            assert row["dist_sma_50"] == pytest.approx(
+                c[t] / c[t - 49 : t + 1].mean() - 1
+            )
+            assert row["dist_sma_10"] == pytest.approx(
+                c[t] / c[t - 9 : t + 1].mean() - 1
+            )
+            hl = (bars["high"].iloc[t] - bars["low"].iloc[t]) / c[t]
+            assert row["hl_range"] == pytest.approx(hl)
+
+    def test_flat_volume_gives_zero_zscore(self):
+        bars = random_bars(10, seed=0).assign(volume=7.0)
+        out = MarketFeatures(**SMALL).fit_transform(bars)
+        np.testing.assert_array_equal(out["volume_zscore_2"].iloc[1:], 0.0)
+
+
+# --------------------------------------------------------------------------
+# Warm-up
+# --------------------------------------------------------------------------
+class TestWarmup:
+    def test_each_feature_is_nan_exactly_during_its_own_warmup(self, features):
+        mf = MarketFeatures().fit(random_bars(60, 0))
+        assert mf.n_warmup_rows_ == 49
+        first_valid = features.notna().to_numpy().argmax(axis=0)
+        expected = dict(
+            log_return_1=1, log_return_5=5, log_return_10=10, log_return_20=20,
+            volatility_20=20, rsi_14=14, macd=25, macd_signal=33,
+            bollinger_pctb_20=19, atr_14=14, hl_range=0, volume_zscore_20=19,
+            dist_sma_10=9, dist_sma_50=49,
+        )  # fmt: skip
+        assert dict(zip(features.columns, first_valid, strict=True)) == expected
+        assert not features.iloc[49:].isna().any().any()
+
+    def test_drop_removes_warmup_rows(self, bars, features):
+        dropped = MarketFeatures(warmup="drop").fit_transform(bars)
+        pd.testing.assert_frame_equal(dropped, features.iloc[49:])
+
+    def test_minimum_rows(self):
+        mf = MarketFeatures()
+        assert mf.fit_transform(random_bars(50, 0)).shape == (50, 14)
+        with pytest.raises(ValueError, match="49 sample.*at least 50 rows"):
+            mf.fit(random_bars(49, 0))
+        mf.fit(random_bars(60, 0))
+        with pytest.raises(ValueError, match="at least 50 rows"):
+            mf.transform(random_bars(30, 0))
+
+
+# --------------------------------------------------------------------------
+# No look-ahead
+# --------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(60, 120),
+    cut=st.floats(0, 1),
+    small=st.booleans(),
+)
+def test_changing_future_rows_never_changes_past_features(seed, n, cut, small):
+    bars = random_bars(n, seed)
+    t = int(cut * (n - 1))
+    future = random_bars(n, seed + 1) * 3.0  # different, still valid bars
+    changed = pd.concat([bars.iloc[: t + 1], future.iloc[t + 1 :]])
+    mf = MarketFeatures(**SMALL) if small else MarketFeatures()
+    before = mf.fit_transform(bars).iloc[: t + 1]
+    after = mf.fit_transform(changed).iloc[: t + 1]
+    pd.testing.assert_frame_equal(before, after, check_exact=True)
+    if t + 1 < n:  # the change itself is visible from t + 1 on
+        assert (
+            not mf.fit_transform(bars)
+            .iloc[t + 1 :]
+            .equals(mf.fit_transform(changed).iloc[t + 1 :])
+        )
+
+
+# --------------------------------------------------------------------------
+# Input handling
+# --------------------------------------------------------------------------
+class TestInput:
+    def test_column_names_are_case_insensitive_and_extras_ignored(self, bars, features):
+        renamed = bars.rename(columns=str.upper).assign(EXTRA="x")
+        mf = MarketFeatures().fit(renamed)
+        assert mf.n_features_in_ == 6
+        assert list(mf.feature_names_in_) == [*renamed.columns]
+        pd.testing.assert_frame_equal(mf.transform(renamed), features)
+
+    def test_array_in_ohlcv_order(self, bars, features):
+        out = MarketFeatures().fit_transform(bars.to_numpy())
+        assert out.index.equals(pd.RangeIndex(len(bars)))
+        np.testing.assert_array_equal(out.to_numpy(), features.to_numpy())
+
+    def test_columns_mapping(self, bars, features):
+        frame = bars.rename(columns={"close": "adj_close"}).assign(close=1.0)
+        out = MarketFeatures(columns={"close": "adj_close"}).fit_transform(frame)
+        pd.testing.assert_frame_equal(out, features)
+        shuffled = bars[["volume", "close", "open", "low", "high"]].to_numpy()
+        positions = {"volume": 0, "close": 1, "open": 2, "low": 3, "high": 4}
+        out = MarketFeatures(columns=positions).fit_transform(shuffled)
+        np.testing.assert_array_equal(out.to_numpy(), features.to_numpy())
+
+    @pytest.mark.parametrize(
+        "make_bad, match",
+        [
+            (lambda b: b.drop(columns=["volume", "high"]), r"missing the column.*high"),
+            (lambda b: b.assign(close="x"), "'close' must be numeric"),
+            (lambda b: b.assign(Close=b["close"]), "several columns matching 'close'"),
+            (lambda b: b.iloc[::-1], "increasing time order"),
+            (lambda b: b.assign(volume=np.r_[np.nan, b["volume"].iloc[1:]]), "NaN"),
+            (lambda b: b.assign(open=-b["open"]), "non-positive prices"),
+            (lambda b: b.assign(volume=-1.0), "negative"),
+            (lambda b: b.rename(columns={"high": "low", "low": "high"}), "high < low"),
+            (lambda b: b.to_numpy()[:, :4], r"4 feature\(s\).*exactly 5 columns"),
+            (lambda b: b["close"].to_numpy(), "Expected 2D array"),
+        ],
+    )
+    def test_bad_input_raises_with_fix(self, bars, make_bad, match):
+        with pytest.raises(ValueError, match=match):
+            MarketFeatures().fit(make_bad(bars))
+
+    @pytest.mark.parametrize(
+        "params, match",
+        [
+            ({"warmup": "ffill"}, "warmup must be 'nan' or 'drop'"),
+            ({"macd_windows": (26, 12, 9)}, "fast < slow"),
+            ({"macd_windows": (12, 26)}, "macd_windows must be"),
+            ({"bollinger_std": 0}, "bollinger_std must be"),
+            ({"return_horizons": (1, 1)}, "duplicates"),
+            ({"return_horizons": 5}, "sequence of integers"),
+            ({"volatility_window": 1}, "volatility_window must be an integer >= 2"),
+            ({"rsi_window": 2.5}, "rsi_window must be an integer"),
+            ({"columns": {"adj": "x"}}, "columns must be a dict"),
+            ({"columns": {"close": "nope"}}, "not a column of X"),
+        ],
+    )
+    def test_bad_params_raise(self, bars, params, match):
+        with pytest.raises(ValueError, match=match):
+            MarketFeatures(**params).fit(bars)
+
+    def test_transform_checks_columns_seen_in_fit(self, bars):
+        mf = MarketFeatures().fit(bars)
+        with pytest.raises(ValueError, match="feature names"):
+            mf.transform(bars.assign(extra=1.0))
+        mf = MarketFeatures().fit(bars.to_numpy())
+        with pytest.raises(ValueError, match="expecting 5 features"):
+            mf.transform(np.c_[bars.to_numpy(), np.ones(len(bars))])
+
+    def test_unfitted_transform_raises(self, bars):
+        with pytest.raises(Exception, match="not fitted"):
+            MarketFeatures().transform(bars)
+
+
+# --------------------------------------------------------------------------
+# scikit-learn integration (the common checks cannot feed OHLCV bars)
+# --------------------------------------------------------------------------
+class TestEstimatorApi:
+    def test_fit_is_stateless_and_returns_self(self, bars, features):
+        mf = MarketFeatures()
+        assert mf.fit(bars) is mf
+        assert mf.fit(random_bars(80, 5)).transform(bars).equals(features)
+        assert clone(mf).get_params() == MarketFeatures().get_params()
+
+    def test_get_feature_names_out(self, bars, features):
+        mf = MarketFeatures(return_horizons=(3,), ma_windows=(7,)).fit(bars)
+        names = mf.get_feature_names_out()
+        assert names.dtype == object
+        assert list(names) == list(mf.transform(bars).columns)
+        assert names[0] == "log_return_3" and names[-1] == "dist_sma_7"
+        np.testing.assert_array_equal(mf.get_feature_names_out(bars.columns), names)
+        with pytest.raises(ValueError, match="input_features"):
+            mf.get_feature_names_out(["a", "b"])
+
+    def test_pickle_round_trip(self, bars, features):
+        mf = pickle.loads(pickle.dumps(MarketFeatures().fit(bars)))
+        pd.testing.assert_frame_equal(mf.transform(bars), features)
+
+    def test_read_only_and_fortran_input(self, bars, features):
+        X = np.asfortranarray(bars.to_numpy())
+        X.flags.writeable = False
+        np.testing.assert_array_equal(
+            MarketFeatures().fit_transform(X).to_numpy(), features.to_numpy()
+        )
+
+    def test_pipeline_with_scaler_and_pandas_output(self, bars, features):
+        pipe = make_pipeline(MarketFeatures(), StandardScaler()).set_output(
+            transform="pandas"
+        )
+        out = pipe.fit_transform(bars)
+        assert list(out.columns) == list(features.columns)
+        assert out.index.equals(bars.index)
+        np.testing.assert_allclose(np.nanmean(out, axis=0), 0, atol=1e-12)
+        assert list(pipe.get_feature_names_out()) == list(features.columns)
+
+    def test_pipeline_classifier_end_to_end(self):
+        from sklensemble.labels import drop_unlabeled, return_labels
+
+        bars = make_synthetic_market(600, seed=3)
+        y = return_labels(bars["close"], horizon=5)
+        X, y = drop_unlabeled(bars, y)
+        pipe = make_pipeline(
+            MarketFeatures(), SimpleImputer(), StandardScaler(), LogisticRegression()
+        ).fit(X, y)
+        pred = pipe.predict(X)
+        assert pred.shape == (len(X),)
+        assert set(pred) <= {"buy", "hold", "sell"}
