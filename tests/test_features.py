@@ -10,7 +10,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklensemble import MarketFeatures
 from sklensemble.datasets import make_synthetic_market
@@ -27,44 +26,6 @@ SMALL = dict(
     ma_windows=(2, 3),
 )
 
-MARKET_FEATURES_CHECK_INSTANCE = MarketFeatures(**SMALL)
-
-_OHLCV_ONLY = "X must be OHLCV bars: exactly 5 columns, the check passes {}"
-_ORDER = "rows are consecutive bars; reordering or subsetting them changes features"
-MARKET_FEATURES_EXPECTED_FAILURES = {
-    "check_dict_unchanged": _OHLCV_ONLY.format(3),
-    "check_dont_overwrite_parameters": _OHLCV_ONLY.format(3),
-    "check_dtype_object": _OHLCV_ONLY.format(10),
-    "check_estimators_dtypes": "random 5-column data are not valid bars (high < low)",
-    "check_estimators_fit_returns_self": _OHLCV_ONLY.format(2),
-    "check_estimators_nan_inf": _OHLCV_ONLY.format(3),
-    "check_estimators_overwrite_params": _OHLCV_ONLY.format(2),
-    "check_estimators_pickle": _OHLCV_ONLY.format(3),
-    "check_f_contiguous_array_estimator": _OHLCV_ONLY.format(3),
-    "check_fit2d_predict1d": _OHLCV_ONLY.format(3),
-    "check_fit_check_is_fitted": _OHLCV_ONLY.format(2),
-    "check_fit_idempotent": _OHLCV_ONLY.format(2),
-    "check_fit_score_takes_y": _OHLCV_ONLY.format(3),
-    "check_methods_sample_order_invariance": _ORDER,
-    "check_methods_subset_invariance": _ORDER,
-    "check_n_features_in": _OHLCV_ONLY.format(2),
-    "check_n_features_in_after_fitting": _OHLCV_ONLY.format(4),
-    "check_pipeline_consistency": _OHLCV_ONLY.format(3),
-    "check_positive_only_tag_during_fit": _OHLCV_ONLY.format(4),
-    "check_readonly_memmap_input": _OHLCV_ONLY.format(2),
-    "check_transformer_data_not_an_array": _OHLCV_ONLY.format(3),
-    "check_transformer_general": _OHLCV_ONLY.format(3),
-    "check_transformer_preserve_dtypes": _OHLCV_ONLY.format(3),
-}
-
-
-@parametrize_with_checks(
-    [MARKET_FEATURES_CHECK_INSTANCE],
-    expected_failed_checks=lambda est: MARKET_FEATURES_EXPECTED_FAILURES,
-    xfail_strict=True,
-)
-def test_sklearn_checks(estimator, check):
-    check(estimator)
 
 
 # --------------------------------------------------------------------------

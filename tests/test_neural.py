@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklensemble import AttentionLSTMClassifier, SequenceWindower, TransformerClassifier
 from sklensemble._validation import check_sequences
+from sklensemble.cli import planted_sequences
 
 SMALL = {
     AttentionLSTMClassifier: dict(hidden_size=16, num_layers=1, num_heads=2),
@@ -24,18 +25,6 @@ NETWORKS = list(SMALL)
 def small(cls, **params):
     defaults = dict(max_epochs=40, lr=5e-3, random_state=0, device="cpu")
     return cls(**{**SMALL[cls], **defaults, **params})
-
-
-def planted_sequences(n_samples=1200, lag=3, n_features=4, seed=0):
-    """y[t] is the sign of feature 0 summed over the `lag` rows BEFORE t.
-
-    The current row carries no signal: only a model that looks back can learn.
-    """
-    rng = np.random.RandomState(seed)
-    X = rng.normal(size=(n_samples, n_features))
-    signal = sum(np.roll(X[:, 0], j) for j in range(1, lag + 1))
-    y = (signal > 0).astype(int)
-    return X[lag:], y[lag:]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,90 @@
+"""make_ensemble_pipeline: fit time and single-step prediction latency.
+
+Fit time of a preset on n rows x 20 features of synthetic data (3 classes),
+then the latency of what a downstream service does for each new bar:
+``predict_proba`` on the last ``sequence_length`` rows, reading the last row.
+
+    python benchmarks/bench_pipeline.py                       # fast preset, 5,000 rows
+    python benchmarks/bench_pipeline.py --rows 5000 10000 20000 40000
+    python benchmarks/bench_pipeline.py --preset default --max-epochs 2
+"""
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sklensemble import make_ensemble_pipeline
+
+
+def make_rows(n_rows, n_features=20, seed=0):
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(
+        rng.normal(size=(n_rows, n_features)),
+        columns=[f"f{i}" for i in range(n_features)],
+    )
+    signal = X["f0"].rolling(5, min_periods=1).mean().shift(1).fillna(0)
+    y = np.digitize(signal + 0.5 * rng.normal(size=n_rows), [-0.3, 0.3])
+    return X, y
+
+
+def fit_pipeline(n_rows, args):
+    X, y = make_rows(n_rows)
+    pipe = make_ensemble_pipeline(
+        preset=args.preset, sequence_length=args.sequence_length,
+        random_state=0, n_jobs=args.n_jobs,
+    )
+    if args.max_epochs:
+        pipe.set_params(
+            ensemble__lstm__net__max_epochs=args.max_epochs,
+            ensemble__transformer__net__max_epochs=args.max_epochs,
+        )
+    start = time.perf_counter()
+    pipe.fit(X, y)
+    seconds = time.perf_counter() - start
+    members = pipe.named_steps["ensemble"].fit_times_
+    detail = ", ".join(f"{name} {t:.1f}" for name, t in members.items())
+    print(f"fit {args.preset:7s} {n_rows:6d} rows x 20: {seconds:7.1f} s   ({detail})")
+    return pipe, X
+
+
+def latency(pipe, X, sequence_length, n_calls):
+    window = X.iloc[-sequence_length:]
+    for _ in range(20):  # warm-up
+        pipe.predict_proba(window)
+    times = np.empty(n_calls)
+    for i in range(n_calls):
+        start = time.perf_counter()
+        pipe.predict_proba(window)[-1]
+        times[i] = time.perf_counter() - start
+    p50, p99 = np.percentile(times * 1e3, [50, 99])
+    print(
+        f"single-step predict_proba on the last {sequence_length} rows, "
+        f"{n_calls} calls: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="fast", choices=["fast", "default"])
+    parser.add_argument("--rows", type=int, nargs="+", default=[5000])
+    parser.add_argument("--sequence-length", type=int, default=60)
+    parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--max-epochs", type=int, default=None)
+    parser.add_argument("--calls", type=int, default=1000)
+    args = parser.parse_args()
+    print(
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+        f"torch threads, torch {torch.__version__}, CUDA {torch.cuda.is_available()}"
+    )
+    for n_rows in args.rows:
+        pipe, X = fit_pipeline(n_rows, args)
+    if args.calls:
+        latency(pipe, X, args.sequence_length, args.calls)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,634 @@
+"""Gradient-boosting members: XGBoostClassifier and LightGBMClassifier.
+
+Composition, not inheritance: each classifier is a plain scikit-learn
+estimator that builds an ``xgboost.XGBClassifier`` or a
+``lightgbm.LGBMClassifier`` inside ``fit`` (fitted attribute ``model_``).
+What they add to the library classifiers:
+
+* early stopping on the *last* ``validation_fraction`` of the training rows
+  (the shared :func:`~sklensemble._validation.tail_split`), with no
+  ``eval_set`` to pass, so "validation" means the same rows as for the
+  network members and the ensemble's learned weights;
+* labels of any type (strings, -1/0/1, ...) encoded to ``0..K-1``;
+* ``class_weight`` as in scikit-learn, applied as sample weights;
+* scikit-learn's input checks and error messages instead of library ones.
+"""
+
+import inspect
+import numbers
+import warnings
+
+import numpy as np
+from scipy.sparse import csc_matrix, csr_matrix, issparse, spmatrix
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._validation import tail_split
+
+_COMMON_DOC = """
+    Early stopping holds out the **last** ``validation_fraction`` of the rows
+    in the order given (time order; no shuffling) and keeps the number of
+    trees with the best validation log-loss. No ``eval_set`` is needed.
+    If the leading training rows lack a class that only the held-out tail
+    contains, the libraries cannot train on them with the full label set:
+    early stopping is then switched off with a warning and all rows train
+    ``n_estimators`` trees.
+
+    Missing values (NaN) are supported natively: each split learns a default
+    direction for them. Infinite values are rejected. Sparse CSR/CSC input
+    is accepted; note that {library} treats unstored entries of a sparse
+    matrix as {sparse_semantics}.
+"""
+
+
+def _to_seed(random_state):
+    """Integer seed for the library from an int, RandomState or None."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
+    """Shared fit/predict logic; subclasses build and fit the library model."""
+
+    _parameter_constraints = {
+        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "subsample": [Interval(numbers.Real, 0, 1, closed="right")],
+        "colsample_bytree": [Interval(numbers.Real, 0, 1, closed="right")],
+        "reg_lambda": [Interval(numbers.Real, 0, None, closed="left")],
+        "reg_alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "booster_params": [dict, None],
+        "random_state": ["random_state"],
+        "n_jobs": [numbers.Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    # -- subclass hooks ---------------------------------------------------
+    def _make_model(self, n_classes, seed, early_stopping):
+        """Return the unfitted library classifier."""
+        raise NotImplementedError
+
+    def _fit_model(self, model, X, y, w, X_val, y_val, w_val):
+        """Fit ``model``; validation arrays are None without early stopping."""
+        raise NotImplementedError
+
+    def _n_trees_kept(self, model, early_stopping):
+        """Boosting rounds used for prediction."""
+        raise NotImplementedError
+
+    def _gain_importances(self):
+        """Total gain per feature over the kept rounds (unnormalised)."""
+        raise NotImplementedError
+
+    def _predict_model_proba(self, X):
+        raise NotImplementedError
+
+    # -- fit --------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit the booster, early-stopping on the last rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training rows in time order. NaN marks a missing value.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, multiplied by the ``class_weight`` weights. The
+            validation tail is weighted the same way.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        self._validate_params()
+        self._check_booster_params()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=("csr", "csc"),
+            dtype=(np.float64, np.float32),
+            ensure_all_finite="allow-nan",
+        )
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in "
+                "the data, but the data contains only one class: "
+                f"{self.classes_[0]!r}."
+            )
+        y_enc = encoder.transform(y)
+        w = self._row_weights(y, sample_weight, X)
+
+        n_train = self._n_train_rows(y_enc)
+        early = n_train < len(y_enc)
+        model = self._make_model(len(self.classes_), _to_seed(self.random_state), early)
+        if early:
+            fit_args = (X[:n_train], y_enc[:n_train], _head(w, n_train))
+            val_args = (X[n_train:], y_enc[n_train:], _tail(w, n_train))
+        else:
+            fit_args, val_args = (X, y_enc, w), (None, None, None)
+        self._fit_model(model, *fit_args, *val_args)
+        self.model_ = model
+        self.n_estimators_ = self._n_trees_kept(model, early)
+        self.best_iteration_ = self.n_estimators_ - 1
+        self.feature_importances_ = _normalise(self._gain_importances())
+        return self
+
+    def _check_booster_params(self):
+        clash = set(self.booster_params or {}) & set(self.get_params(deep=False))
+        if clash:
+            raise ValueError(
+                f"booster_params repeats the parameters {sorted(clash)} of "
+                f"{type(self).__name__}; set them as constructor parameters."
+            )
+
+    def _row_weights(self, y, sample_weight, X):
+        """Sample weights times class weights, or None when all are 1."""
+        if sample_weight is None and self.class_weight is None:
+            return None
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight names classes {sorted(map(str, unknown))} "
+                    f"that are not in y; the classes are {self.classes_.tolist()}."
+                )
+        if self.class_weight is not None:
+            w = w * compute_sample_weight(self.class_weight, y)
+        return w
+
+    def _n_train_rows(self, y_enc):
+        """Rows before the validation tail, or all rows if a class is missing."""
+        n_train = tail_split(len(y_enc), self.validation_fraction)
+        missing = np.setdiff1d(np.arange(len(self.classes_)), y_enc[:n_train])
+        if n_train < len(y_enc) and missing.size:
+            warnings.warn(
+                f"{type(self).__name__}: the first {n_train} rows (before the "
+                f"validation tail) lack the classes "
+                f"{self.classes_[missing].tolist()}, which appear only in the "
+                f"last rows; early stopping is disabled and all {len(y_enc)} "
+                f"rows train {self.n_estimators} trees. Lower "
+                "validation_fraction or pass validation_fraction=None to "
+                "silence this warning.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return len(y_enc)
+        return n_train
+
+    # -- predict ----------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities from the kept trees.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse=("csr", "csc"),
+            dtype=(np.float64, np.float32),
+            ensure_all_finite="allow-nan",
+        )
+        return np.asarray(self._predict_model_proba(X), dtype=np.float64)
+
+    def predict(self, X):
+        """Most probable class for each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)  # checks fitted before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        return tags
+
+    def _verbose_period(self):
+        """Rounds between printed validation scores; 0 prints nothing."""
+        return int(self.verbose)
+
+
+def _lightgbm_eval_kwargs(model, X_val, y_val):
+    """Validation set in the spelling this LightGBM version expects."""
+    # LightGBM 4.7 deprecates eval_set in favour of eval_X / eval_y.
+    if "eval_X" in inspect.signature(model.fit).parameters:
+        return {"eval_X": (X_val,), "eval_y": (y_val,)}
+    return {"eval_set": [(X_val, y_val)]}
+
+
+def _head(w, n):
+    return None if w is None else w[:n]
+
+
+def _tail(w, n):
+    return None if w is None else w[n:]
+
+
+def _normalise(importances):
+    """Scale to sum 1; all zeros (no split was made) stay zeros."""
+    importances = np.asarray(importances, dtype=np.float64)
+    total = importances.sum()
+    return importances / total if total > 0 else importances
+
+
+_PARAMS_DOC = """
+    Parameters
+    ----------
+    n_estimators : int, default=500
+        Maximum number of boosting rounds; early stopping usually keeps fewer.
+    learning_rate : float, default=0.05
+        Shrinkage of each tree's contribution.
+{depth_doc}
+    subsample : float, default=0.8
+        Share of rows sampled (without replacement) for each tree.
+    colsample_bytree : float, default=0.8
+        Share of features sampled for each tree.
+{child_doc}
+    reg_lambda : float, default={reg_lambda}
+        L2 penalty on leaf values.
+    reg_alpha : float, default=0.0
+        L1 penalty on leaf values.
+    early_stopping_rounds : int, default=20
+        Stop when the validation log-loss has not improved for this many
+        rounds; the best round is kept.
+    validation_fraction : float or None, default=0.1
+        Share of the **last** rows held out for early stopping. ``None``
+        trains on every row for ``n_estimators`` rounds.
+    class_weight : dict, "balanced" or None, default=None
+        Weights per class (keys are the original labels) applied as sample
+        weights; ``"balanced"`` uses ``n_samples / (n_classes * counts)``.
+    booster_params : dict or None, default=None
+        Further keyword arguments for ``{library_cls}``, for example
+        ``{booster_example}``. They must not repeat a parameter above.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the row and column sampling.
+    n_jobs : int or None, default=None
+        Threads used by {library}; ``None`` lets {library} choose.
+    verbose : int, default=0
+        ``k > 0`` prints the validation log-loss every ``k`` rounds.
+        {silent_note}
+"""
+
+
+class XGBoostClassifier(_TailEarlyStoppingBooster):
+    __doc__ = (
+        """XGBoost classifier that early-stops on the last rows of its data.
+"""
+        + _COMMON_DOC.format(library="XGBoost", sparse_semantics="missing, not 0")
+        + """
+    Read more in ``docs/`` (ensemble members).
+"""
+        + _PARAMS_DOC.format(
+            depth_doc="""    max_depth : int, default=4
+        Maximum depth of a tree (shallow trees suit noisy market data).""",
+            child_doc="""    min_child_weight : float, default=1.0
+        Minimum sum of hessians (weights) in a leaf.""",
+            reg_lambda="1.0",
+            library_cls="xgboost.XGBClassifier",
+            booster_example='{"max_bin": 128}`` or ``{"device": "cuda"}',
+            library="XGBoost",
+            silent_note="``0`` prints nothing but XGBoost's own warnings.",
+        )
+        + """
+    Attributes
+    ----------
+    model_ : xgboost.XGBClassifier
+        The fitted library classifier, trained on labels ``0..K-1``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_estimators_ : int
+        Boosting rounds used for prediction: the best round when early
+        stopping ran, else the rounds built (``n_estimators`` unless the
+        library found no further split).
+    best_iteration_ : int
+        Zero-based index of the last round used: ``n_estimators_ - 1``.
+    feature_importances_ : ndarray of shape (n_features,)
+        Total gain of each feature's splits over the rounds used, normalised
+        to sum to 1 (all zeros if no split was made).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` had string column
+        names.
+
+    See Also
+    --------
+    LightGBMClassifier : The same early stopping around LightGBM.
+    SoftVotingEnsemble : Combines boosters with sequence networks.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklensemble import XGBoostClassifier
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> clf = XGBoostClassifier(n_estimators=50, n_jobs=1, random_state=0)
+    >>> clf = clf.fit(X, y)
+    >>> clf.n_estimators_ <= 50
+    True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+    )
+
+    _parameter_constraints = {
+        **_TailEarlyStoppingBooster._parameter_constraints,
+        "max_depth": [Interval(numbers.Integral, 0, None, closed="left")],
+        "min_child_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_estimators=500,
+        learning_rate=0.05,
+        max_depth=4,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        min_child_weight=1.0,
+        reg_lambda=1.0,
+        reg_alpha=0.0,
+        early_stopping_rounds=20,
+        validation_fraction=0.1,
+        class_weight=None,
+        booster_params=None,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.class_weight = class_weight
+        self.booster_params = booster_params
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _make_model(self, n_classes, seed, early_stopping):
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            min_child_weight=self.min_child_weight,
+            reg_lambda=self.reg_lambda,
+            reg_alpha=self.reg_alpha,
+            early_stopping_rounds=self.early_stopping_rounds
+            if early_stopping
+            else None,
+            eval_metric="logloss" if n_classes == 2 else "mlogloss",
+            random_state=seed,
+            n_jobs=self.n_jobs,
+            verbosity=1,
+            **(self.booster_params or {}),
+        )
+
+    def _fit_model(self, model, X, y, w, X_val, y_val, w_val):
+        kwargs = {}
+        if X_val is not None:
+            kwargs["eval_set"] = [(X_val, y_val)]
+            if w_val is not None:
+                kwargs["sample_weight_eval_set"] = [w_val]
+        period = self._verbose_period()
+        model.fit(X, y, sample_weight=w, verbose=period if period else False, **kwargs)
+
+    def _n_trees_kept(self, model, early_stopping):
+        if early_stopping:
+            return int(model.best_iteration) + 1
+        return model.get_booster().num_boosted_rounds()
+
+    def _gain_importances(self):
+        booster = self.model_.get_booster()
+        if self.n_estimators_ < booster.num_boosted_rounds():
+            booster = booster[: self.n_estimators_]
+        # total_gain matches LightGBM's "gain"; XGBoost's default "gain" is
+        # the mean gain per split, which favours rarely used features.
+        scores = booster.get_score(importance_type="total_gain")
+        importances = np.zeros(self.n_features_in_)
+        for key, value in scores.items():
+            importances[int(key[1:])] = value  # keys are "f0", "f1", ...
+        return importances
+
+    def _predict_model_proba(self, X):
+        return self.model_.predict_proba(X, iteration_range=(0, self.n_estimators_))
+
+
+class LightGBMClassifier(_TailEarlyStoppingBooster):
+    __doc__ = (
+        """LightGBM classifier that early-stops on the last rows of its data.
+"""
+        + _COMMON_DOC.format(library="LightGBM", sparse_semantics="0")
+        + """
+    Read more in ``docs/`` (ensemble members).
+"""
+        + _PARAMS_DOC.format(
+            depth_doc="""    num_leaves : int, default=15
+        Maximum leaves per tree (LightGBM grows trees leaf-wise).
+    max_depth : int, default=-1
+        Maximum depth of a tree; ``-1`` or ``0`` means no limit.""",
+            child_doc="""    min_child_samples : int, default=20
+        Minimum number of rows in a leaf.""",
+            reg_lambda="0.0",
+            library_cls="lightgbm.LGBMClassifier",
+            booster_example='{"max_bin": 127}',
+            library="LightGBM",
+            silent_note="``0`` prints nothing (LightGBM runs with ``verbosity=-1``).",
+        )
+        + """
+    Attributes
+    ----------
+    model_ : lightgbm.LGBMClassifier
+        The fitted library classifier, trained on labels ``0..K-1``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_estimators_ : int
+        Boosting rounds used for prediction: the best round when early
+        stopping ran, else the rounds built (``n_estimators`` unless the
+        library found no further split).
+    best_iteration_ : int
+        Zero-based index of the last round used: ``n_estimators_ - 1``.
+    feature_importances_ : ndarray of shape (n_features,)
+        Total gain of each feature's splits over the rounds used, normalised
+        to sum to 1 (all zeros if no split was made).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` had string column
+        names.
+
+    See Also
+    --------
+    XGBoostClassifier : The same early stopping around XGBoost.
+    SoftVotingEnsemble : Combines boosters with sequence networks.
+
+    Notes
+    -----
+    Row subsampling (``subsample < 1``) is applied on every round
+    (``subsample_freq=1``); LightGBM ignores ``subsample`` otherwise.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklensemble import LightGBMClassifier
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> clf = LightGBMClassifier(n_estimators=50, n_jobs=1, random_state=0)
+    >>> clf = clf.fit(X, y)
+    >>> clf.n_estimators_ <= 50
+    True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+    )
+
+    _parameter_constraints = {
+        **_TailEarlyStoppingBooster._parameter_constraints,
+        "num_leaves": [Interval(numbers.Integral, 2, None, closed="left")],
+        "max_depth": [numbers.Integral],
+        "min_child_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_estimators=500,
+        learning_rate=0.05,
+        num_leaves=15,
+        max_depth=-1,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        min_child_samples=20,
+        reg_lambda=0.0,
+        reg_alpha=0.0,
+        early_stopping_rounds=20,
+        validation_fraction=0.1,
+        class_weight=None,
+        booster_params=None,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_samples = min_child_samples
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.class_weight = class_weight
+        self.booster_params = booster_params
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _make_model(self, n_classes, seed, early_stopping):
+        from lightgbm import LGBMClassifier
+
+        params = dict(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            max_depth=self.max_depth,
+            subsample=self.subsample,
+            subsample_freq=1 if self.subsample < 1 else 0,
+            colsample_bytree=self.colsample_bytree,
+            min_child_samples=self.min_child_samples,
+            reg_lambda=self.reg_lambda,
+            reg_alpha=self.reg_alpha,
+            random_state=seed,
+            n_jobs=self.n_jobs,
+            verbosity=1 if self.verbose else -1,
+        )
+        params.update(self.booster_params or {})
+        return LGBMClassifier(**params)
+
+    def _fit_model(self, model, X, y, w, X_val, y_val, w_val):
+        import lightgbm
+
+        X, X_val = _sparse_matrix(X), _sparse_matrix(X_val)
+        kwargs, callbacks = {}, []
+        if X_val is not None:
+            kwargs.update(_lightgbm_eval_kwargs(model, X_val, y_val))
+            if w_val is not None:
+                kwargs["eval_sample_weight"] = [w_val]
+            callbacks.append(
+                lightgbm.early_stopping(
+                    self.early_stopping_rounds, first_metric_only=True, verbose=False
+                )
+            )
+        if self._verbose_period():
+            callbacks.append(lightgbm.log_evaluation(self._verbose_period()))
+        model.fit(X, y, sample_weight=w, callbacks=callbacks, **kwargs)
+
+    def _n_trees_kept(self, model, early_stopping):
+        # LightGBM counts its best iteration from 1, and may build fewer
+        # rounds than asked when no split improves the loss any more.
+        built = model.booster_.current_iteration()
+        return min(int(model.best_iteration_), built) if early_stopping else built
+
+    def _gain_importances(self):
+        return self.model_.booster_.feature_importance(
+            importance_type="gain", iteration=self.n_estimators_
+        )
+
+    def _predict_model_proba(self, X):
+        return self.model_.predict_proba(
+            _sparse_matrix(X), num_iteration=self.n_estimators_
+        )
+
+
+def _sparse_matrix(X):
+    """LightGBM reads scipy sparse *matrices* directly but copies sparse arrays."""
+    if X is None or not issparse(X) or isinstance(X, spmatrix):
+        return X
+    return csr_matrix(X) if X.format == "csr" else csc_matrix(X)

@@ -1,0 +1,879 @@
+"""SoftVotingEnsemble: weighted soft voting over boosters and sequence networks.
+
+scikit-learn's ``VotingClassifier`` (soft voting) is the reference; this
+class keeps its conventions (``estimators`` as ``(name, estimator)`` pairs,
+``"drop"``, nested ``get_params``/``set_params``, ``transform``) and adds
+what an ensemble of trees and torch networks on market time series needs:
+weights learned on the time-ordered tail, probability columns aligned when a
+member saw fewer classes, thread-aware concurrent fitting that stays
+deterministic, feature importances combined across members, and errors that
+name the member that failed.
+"""
+
+import numbers
+import time
+from contextlib import contextmanager
+
+import numpy as np
+from joblib import cpu_count, effective_n_jobs
+from scipy.optimize import minimize
+from scipy.sparse import issparse
+from sklearn.base import ClassifierMixin, TransformerMixin, clone, is_classifier
+from sklearn.ensemble._base import _BaseHeterogeneousEnsemble
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import Bunch, check_random_state, get_tags
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._repr_html.estimator import _VisualBlock
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    _check_sample_weight,
+    check_is_fitted,
+    has_fit_parameter,
+    validate_data,
+)
+
+from ._validation import tail_split
+
+# Shuffles per feature for permutation importance (cost: this many
+# predictions of the validation tail per feature and per member).
+_PERMUTATION_REPEATS = 3
+# Tail rows kept for permutation importances (the last of the tail).
+_MAX_IMPORTANCE_ROWS = 2000
+# Probabilities are clipped here before taking logs.
+_EPS = 1e-15
+# Parameter names through which estimators set their thread count.
+_THREAD_PARAMS = ("n_jobs", "nthread", "nthreads", "num_threads", "num_thread")
+
+
+class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEnsemble):
+    """Weighted soft voting over tabular and sequence classifiers.
+
+    Every member is a clone of an unfitted classifier with ``predict_proba``;
+    the ensemble's probabilities are the weighted mean of the members'. A
+    member may be a :class:`~sklearn.pipeline.Pipeline`, for example
+    ``make_pipeline(SequenceWindower(60), AttentionLSTMClassifier())``: all
+    members receive the same 2D rows in time order, and sequence members
+    build their windows themselves.
+
+    Read more in ``docs/`` (the ensemble).
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        Named members. Clones are fitted; the given estimators are never
+        touched. A member set to ``"drop"`` is left out. Names must be
+        unique, must not contain ``"__"`` and must not be a parameter name
+        of this class.
+
+    weights : array-like of shape (n_estimators,), dict, "auto" or None, \
+            default=None
+        Weight of each member in the mean of probabilities, normalised to
+        sum to 1 over the members that are not ``"drop"``:
+
+        - ``None``: equal weights;
+        - a sequence aligned with ``estimators`` (dropped members included,
+          their weights ignored), or a dict ``{name: weight}`` naming every
+          member that is not dropped. Weights must be finite, non-negative
+          and not all zero;
+        - ``"auto"``: weights that minimise the log-loss of the weighted
+          probabilities on the last ``validation_fraction`` of the rows,
+          constrained to the simplex (SLSQP). Members are first fitted on
+          the leading rows, the weights are learned on the tail, then the
+          final members are refitted on **all** rows: fitting costs about
+          twice as much.
+
+    validation_fraction : float, default=0.2
+        Share of the **last** rows (time order) that validates: the rows on
+        which ``weights="auto"`` learns the weights and on which permutation
+        importances are measured.
+
+    importance : {"auto"} or None, default="auto"
+        How :meth:`get_feature_importance` gets each member's importances.
+        Members exposing ``feature_importances_`` (tree members, also as the
+        final step of a Pipeline whose earlier steps keep the input columns)
+        use it. With ``"auto"``, the other members (sequence networks, linear
+        models, ...) get permutation importances: each input column is
+        shuffled across the tail rows before they enter the member (for a
+        SequenceWindower member this shuffles the feature at every time step
+        of its windows), and the mean rise of the log-loss over 3 shuffles is
+        the importance. ``fit`` only keeps the last 2,000 tail rows (rows x
+        features, never windows); the measurement runs on the first call of
+        :meth:`get_feature_importance` and is cached, so fitting pays nothing
+        for it. It costs ``3 * n_features`` predictions of those rows per such
+        member. ``None`` keeps no rows. The measure is taken with the final
+        members, whose training rows include the tail: it shows what each
+        member relies on, not a held-out estimate.
+
+    n_jobs : int or None, default=None
+        Members fitted at the same time, in threads (XGBoost, LightGBM and
+        torch release the GIL). ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context; ``-1`` means as many as
+        there are CPU cores. See "Concurrency" in the Notes.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffles of the permutation importances. Members keep
+        their own ``random_state``.
+
+    verbose : bool, default=False
+        Print each member's fit time as it finishes.
+
+    Attributes
+    ----------
+    estimators_ : list of classifiers
+        The fitted members that are not ``"drop"``, in the given order. They
+        are fitted on ``y`` encoded as ``0..n_classes-1`` (indices into
+        ``classes_``).
+
+    named_estimators_ : :class:`~sklearn.utils.Bunch`
+        Fitted members by name; dropped members map to ``"drop"``.
+
+    weights_ : dict of str to float
+        Weight used for each member that is not dropped (same order as
+        ``estimators_``), summing to 1; learned when ``weights="auto"``.
+
+    fit_times_ : dict of str to float
+        Seconds each final member took to fit (wall clock; concurrent
+        members overlap).
+
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` had string column
+        names.
+
+    See Also
+    --------
+    sklearn.ensemble.VotingClassifier : The reference soft/hard voting.
+    XGBoostClassifier, LightGBMClassifier : Tree members that early-stop on
+        the time-ordered tail.
+
+    Notes
+    -----
+    **Labels.** ``y`` may hold any labels (``"buy"``/``"hold"``/``"sell"``,
+    ``-1``/``0``/``1``, ...); they are encoded once and ``predict`` returns
+    the original labels. Probability columns always follow ``classes_``:
+    when a member saw fewer classes (its training rows lacked one), its
+    columns are placed under its classes and the missing ones are 0.
+
+    **Inputs.** ``X`` is validated once (numeric, 2D; NaN allowed when every
+    member allows it; sparse when every member accepts it) and members get
+    the validated array, not the DataFrame; the ensemble checks feature
+    names itself.
+
+    **Concurrency.** Members run in "lanes": all torch members (final step
+    marked ``_torch_member``) share one lane and fit one after another,
+    because they share torch's process-wide random generator and thread
+    pool; every other member has a lane of its own. Up to ``n_jobs`` lanes
+    run at once, so concurrent fitting gives the same models as sequential
+    fitting with the same ``random_state`` values (probabilities may differ
+    in the last digits: thread counts change floating-point summation
+    order). When ``k > 1`` lanes run side by side on ``C`` cores
+    (:func:`joblib.cpu_count`), each member's own threads are capped at
+    ``max(1, C // k)``: thread parameters (``n_jobs``, ``nthread``,
+    ``num_threads``; also inside Pipelines) of the clones are lowered to
+    that value, and ``torch.set_num_threads`` is lowered around the torch
+    lane and restored afterwards. With ``n_jobs=None`` nothing is changed.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklensemble import SoftVotingEnsemble, XGBoostClassifier
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> labels = ["sell", "buy"]
+    >>> y = [labels[i] for i in y]
+    >>> ensemble = SoftVotingEnsemble(
+    ...     [("xgb", XGBoostClassifier(n_estimators=20, n_jobs=1, random_state=0)),
+    ...      ("logreg", LogisticRegression())],
+    ...     weights={"xgb": 3, "logreg": 1},
+    ... ).fit(X, y)
+    >>> ensemble.weights_
+    {'xgb': 0.75, 'logreg': 0.25}
+    >>> ensemble.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> ensemble.classes_.tolist()
+    ['buy', 'sell']
+    >>> importance = ensemble.get_feature_importance()
+    >>> round(float(importance.sum()), 6)
+    1.0
+    """
+
+    _parameter_constraints = {
+        "estimators": [list],
+        "weights": ["array-like", dict, StrOptions({"auto"}), None],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "importance": [StrOptions({"auto"}), None],
+        "n_jobs": [numbers.Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimators,
+        *,
+        weights=None,
+        validation_fraction=0.2,
+        importance="auto",
+        n_jobs=None,
+        random_state=None,
+        verbose=False,
+    ):
+        super().__init__(estimators=estimators)
+        self.weights = weights
+        self.validation_fraction = validation_fraction
+        self.importance = importance
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation -------------------------------------------------------
+    def _validate_estimators(self):
+        """Return names and estimators, or raise on an invalid ``estimators``."""
+        if not self.estimators or not all(
+            isinstance(item, tuple | list)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            for item in self.estimators
+        ):
+            raise ValueError(
+                "estimators must be a non-empty list of (name, estimator) "
+                f"pairs with string names, got {self.estimators!r}."
+            )
+        names, estimators = zip(*self.estimators, strict=True)
+        self._validate_names(names)
+        self._check_estimators_are_instances(estimators)
+        if all(_is_drop(est) for est in estimators):
+            raise ValueError(
+                "All estimators are dropped. At least one member must be an "
+                "estimator rather than 'drop'."
+            )
+        for name, est in zip(names, estimators, strict=True):
+            if _is_drop(est):
+                continue
+            if not is_classifier(est):
+                raise ValueError(
+                    f"Member {name!r} ({type(est).__name__}) is not a "
+                    "classifier; every member must be a classifier (or a "
+                    "Pipeline ending in one)."
+                )
+            if not hasattr(est, "predict_proba"):
+                raise ValueError(
+                    f"Member {name!r} ({type(est).__name__}) has no "
+                    "predict_proba, which soft voting needs; enable "
+                    "probabilities (e.g. SVC(probability=True)) or wrap it "
+                    "in sklearn.calibration.CalibratedClassifierCV."
+                )
+        return list(names), list(estimators)
+
+    def _resolve_weights(self, names, active):
+        """Normalised weights of the active members, or the string "auto"."""
+        weights = self.weights
+        if isinstance(weights, str):
+            return weights
+        if weights is None:
+            values = [1.0] * len(active)
+        elif isinstance(weights, dict):
+            values = _weights_from_dict(weights, names, active)
+        else:
+            weights = list(weights)
+            if len(weights) != len(names):
+                raise ValueError(
+                    "Number of estimators and weights must be equal; got "
+                    f"{len(weights)} weights for {len(names)} estimators. Pass "
+                    "a weight for every member (dropped ones included) or a "
+                    "dict {name: weight}."
+                )
+            position = {name: i for i, name in enumerate(names)}
+            values = [weights[position[name]] for name in active]
+        return _normalise_weights(values, active)
+
+    def _validate_X(self, X, y="no_validation", reset=True):
+        """validate_data with the input kinds every member accepts."""
+        tags = self.__sklearn_tags__().input_tags
+        return validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            accept_sparse=("csr", "csc") if tags.sparse else False,
+            dtype=(np.float64, np.float32),
+            ensure_all_finite="allow-nan" if tags.allow_nan else True,
+        )
+
+    # -- fit --------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit clones of the members (and the weights, if ``"auto"``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training rows in time order.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, passed to every member's ``fit`` (for a Pipeline,
+            to its final step) and used in the ``"auto"`` weights' and the
+            permutation importances' log-loss.
+
+        Returns
+        -------
+        self : object
+            The fitted ensemble.
+        """
+        self._validate_params()
+        names, estimators = self._validate_estimators()
+        members = [
+            (n, e) for n, e in zip(names, estimators, strict=True) if not _is_drop(e)
+        ]
+        active = [name for name, _ in members]
+        weights = self._resolve_weights(names, active)
+        X, y = self._validate_X(X, y, reset=True)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        y_enc = encoder.transform(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            _check_accepts_sample_weight(members)
+
+        if isinstance(weights, str):  # "auto"
+            weights = self._learn_weights(members, X, y_enc, sample_weight)
+        fitted, self.fit_times_ = self._fit_members(members, X, y_enc, sample_weight)
+        self.estimators_ = fitted
+        self.named_estimators_ = Bunch(
+            **{
+                name: fitted[active.index(name)] if name in active else "drop"
+                for name in names
+            }
+        )
+        self.weights_ = {
+            name: float(w) for name, w in zip(active, weights, strict=True)
+        }
+        self._importances = self._compute_importances(X, y_enc, sample_weight)
+        return self
+
+    def _fit_members(self, members, X, y, sample_weight, class_map=None):
+        """Fit clones in lanes; return (fitted list, {name: seconds})."""
+        if class_map is not None:
+            # Members see contiguous labels 0..K'-1 (plain XGBClassifier
+            # requires them) when some classes are absent from these rows.
+            y = np.searchsorted(class_map, y)
+        clones = [(name, clone(est)) for name, est in members]
+        lanes = _plan_lanes(clones)
+        n_parallel = min(effective_n_jobs(self.n_jobs), len(lanes))
+        threads = max(1, cpu_count() // n_parallel) if n_parallel > 1 else None
+        if threads is not None:
+            for _, est in clones:
+                _cap_threads(est, threads)
+        args = [
+            (
+                lane,
+                X,
+                y,
+                sample_weight,
+                threads if _is_torch_lane(lane) else None,
+                self.verbose,
+            )
+            for lane in lanes
+        ]
+        if n_parallel > 1:
+            # Lanes fit the clones in place: they must share this process's
+            # memory even under a process or Dask joblib backend.
+            results = Parallel(n_jobs=n_parallel, require="sharedmem")(
+                delayed(_fit_lane)(*lane_args) for lane_args in args
+            )
+        else:
+            results = [_fit_lane(*lane_args) for lane_args in args]
+        times = dict(item for lane_times in results for item in lane_times)
+        return [est for _, est in clones], {name: times[name] for name, _ in clones}
+
+    def _learn_weights(self, members, X, y, sample_weight):
+        """Fit members on the head rows, learn simplex weights on the tail."""
+        if len(members) == 1:
+            return np.ones(1)
+        n_train = tail_split(X.shape[0], self.validation_fraction)
+        head_classes = np.unique(y[:n_train])
+        if head_classes.size < 2:
+            raise ValueError(
+                f"weights='auto' fits the members on the first {n_train} rows, "
+                "which hold a single class; lower validation_fraction or pass "
+                "explicit weights."
+            )
+        head, _ = self._fit_members(
+            members,
+            X[:n_train],
+            y[:n_train],
+            _rows(sample_weight, slice(None, n_train)),
+            class_map=head_classes,
+        )
+        tail_probas = np.stack(
+            [self._tail_proba(est, X, n_train, head_classes) for est in head]
+        )
+        return _simplex_log_loss_weights(
+            tail_probas, y[n_train:], _tail_weights(sample_weight, n_train)
+        )
+
+    def _tail_proba(self, est, X, n_train, class_map=None):
+        """Aligned probabilities of rows ``n_train:`` given the history they need."""
+        start = max(0, n_train - _context_rows(est))
+        proba = self._aligned_proba(est, X[start:], class_map)
+        return proba[n_train - start :]
+
+    # -- importances ------------------------------------------------------
+    def _compute_importances(self, X, y, sample_weight):
+        """Native importances now; the tail rows that permutation needs later.
+
+        Permutation importances cost ``3 * n_features`` predictions of the
+        tail per member, which for networks on a CPU can rival their training
+        time; they are measured on the first call of
+        :meth:`get_feature_importance` instead, from the last
+        ``_MAX_IMPORTANCE_ROWS`` tail rows stored here (small: rows x
+        features floats, never the windows).
+        """
+        importances = {}
+        needs_permutation = False
+        for name, est in zip(self.weights_, self.estimators_, strict=True):
+            native = _native_importances(est, self.n_features_in_)
+            importances[name] = None if native is None else _normalise(native)
+            needs_permutation |= native is None and self.importance == "auto"
+        self._importance_tail = (
+            self._tail_for_importance(X, y, sample_weight) if needs_permutation else None
+        )
+        return importances
+
+    def _tail_for_importance(self, X, y, sample_weight):
+        """Scored tail rows (capped), plus the history the longest window needs."""
+        n_train = tail_split(X.shape[0], self.validation_fraction)
+        first_scored = max(n_train, X.shape[0] - _MAX_IMPORTANCE_ROWS)
+        context = max(_context_rows(est) for est in self.estimators_)
+        start = max(0, first_scored - context)
+        block = X[start:].toarray() if issparse(X) else np.array(X[start:])
+        weights = _tail_weights(sample_weight, first_scored)
+        return block, first_scored - start, y[first_scored:], weights
+
+    def _permutation_importances(self, est, rng):
+        """Mean log-loss rise on the tail when each column is shuffled.
+
+        The member predicts the tail rows together with the rows of history
+        it looks back over (``_context_rows``), so that a shuffled column
+        reaches every time step of its windows.
+        """
+        block, first_scored, y_tail, w_tail = self._importance_tail
+        block = block.copy()
+        scored = slice(first_scored, None)
+
+        def loss(block):
+            return _log_loss(self._aligned_proba(est, block)[scored], y_tail, w_tail)
+
+        base = loss(block)
+        rises = np.zeros(block.shape[1])
+        for j in range(block.shape[1]):
+            column = block[:, j].copy()
+            for _ in range(_PERMUTATION_REPEATS):
+                block[:, j] = column[rng.permutation(len(column))]
+                rises[j] += loss(block) - base
+            block[:, j] = column
+        return np.clip(rises / _PERMUTATION_REPEATS, 0.0, None)
+
+    def _member_importances(self):
+        """Per-member importances, measuring permutation ones on first use."""
+        if self._importance_tail is not None:
+            rng = check_random_state(self.random_state)
+            for name, est in zip(self.weights_, self.estimators_, strict=True):
+                if self._importances[name] is None:
+                    rises = self._permutation_importances(est, rng)
+                    self._importances[name] = _normalise(rises)
+            self._importance_tail = None  # measured once; free the rows
+        return self._importances
+
+    def get_feature_importance(self, by_member=False):
+        """Feature importances combined over the members by their weights.
+
+        Each member's importances are normalised to sum to 1 (gain-based
+        ``feature_importances_`` for tree members, permutation importances
+        for the others, see ``importance``), then averaged with
+        ``weights_`` and normalised again.
+
+        Parameters
+        ----------
+        by_member : bool, default=False
+            Return each member's normalised importances (one column per
+            member, NaN where a member has none) instead of the combination.
+
+        Returns
+        -------
+        importance : pandas.Series or pandas.DataFrame
+            Indexed by the input feature names (``feature_names_in_``, else
+            ``x0``, ``x1``, ...).
+
+        Raises
+        ------
+        ValueError
+            If a member with a positive weight has no importances (a member
+            without ``feature_importances_`` when ``importance=None``).
+        """
+        import pandas as pd
+
+        check_is_fitted(self)
+        importances = self._member_importances()
+        index = pd.Index(_check_feature_names_in(self, None), name="feature")
+        if by_member:
+            return pd.DataFrame(
+                {
+                    name: np.full(len(index), np.nan) if imp is None else imp
+                    for name, imp in importances.items()
+                },
+                index=index,
+            )
+        lacking = [
+            name
+            for name, imp in importances.items()
+            if imp is None and self.weights_[name] > 0
+        ]
+        if lacking:
+            raise ValueError(
+                f"Members {lacking} have no feature_importances_ and "
+                "permutation importances were not computed (importance=None); "
+                "refit with importance='auto' or use by_member=True."
+            )
+        combined = sum(
+            self.weights_[name] * imp
+            for name, imp in importances.items()
+            if imp is not None
+        )
+        return pd.Series(_normalise(combined), index=index, name="importance")
+
+    # -- predict ----------------------------------------------------------
+    def _aligned_proba(self, est, X, class_map=None):
+        """Member probabilities in the ensemble's ``classes_`` columns."""
+        proba = np.asarray(est.predict_proba(X), dtype=np.float64)
+        columns = np.asarray(est.classes_).astype(np.intp)  # members see 0..K-1
+        if class_map is not None:
+            columns = class_map[columns]
+        n_classes = len(self.classes_)
+        if proba.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"Member {type(est).__name__} returned {proba.shape[0]} rows of "
+                f"probabilities for {X.shape[0]} input rows; members must "
+                "return one row per input row (pad windows rather than drop "
+                "the first rows)."
+            )
+        if proba.shape[1] == n_classes and np.array_equal(
+            columns, np.arange(n_classes)
+        ):
+            return proba
+        full = np.zeros((proba.shape[0], n_classes))
+        full[:, columns] = proba
+        return full
+
+    def predict_proba(self, X):
+        """Weighted mean of the members' class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows in time order.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        proba = None
+        for est, weight in zip(self.estimators_, self.weights_.values(), strict=True):
+            if weight == 0:
+                continue
+            member = weight * self._aligned_proba(est, X)
+            proba = member if proba is None else proba + member
+        return proba
+
+    def predict(self, X):
+        """Class with the highest weighted mean probability.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows in time order.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)  # checks fitted before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def transform(self, X):
+        """Members' probabilities side by side.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows in time order.
+
+        Returns
+        -------
+        probas : ndarray of shape (n_samples, n_members * n_classes)
+            For each member that is not dropped (in order), its probabilities
+            in ``classes_`` columns.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return np.hstack([self._aligned_proba(est, X) for est in self.estimators_])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the :meth:`transform` columns: ``"<member>_<class>"``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        return np.asarray(
+            [f"{name}_{label}" for name in self.weights_ for label in self.classes_],
+            dtype=object,
+        )
+
+    def _sk_visual_block_(self):
+        names, estimators = zip(*self.estimators, strict=True)
+        return _VisualBlock("parallel", estimators, names=names)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []
+        try:
+            tags.non_deterministic = any(
+                get_tags(est).non_deterministic
+                for _, est in self.estimators
+                if not _is_drop(est)
+            )
+        except Exception:  # invalid `estimators`: fit raises the clear error
+            pass
+        return tags
+
+
+# -- members --------------------------------------------------------------
+def _is_drop(est):
+    return isinstance(est, str) and est == "drop"
+
+
+def _final_step(est):
+    return est.steps[-1][1] if isinstance(est, Pipeline) else est
+
+
+def _is_torch(est):
+    return bool(getattr(_final_step(est), "_torch_member", False))
+
+
+def _context_rows(est):
+    """Rows of history a member looks back over (SequenceWindower steps)."""
+    steps = [step for _, step in est.steps] if isinstance(est, Pipeline) else [est]
+    lengths = [getattr(step, "sequence_length", 1) for step in steps]
+    return sum(n - 1 for n in lengths if isinstance(n, numbers.Integral) and n > 1)
+
+
+def _check_accepts_sample_weight(members):
+    for name, est in members:
+        if not has_fit_parameter(_final_step(est), "sample_weight"):
+            raise TypeError(
+                f"Member {name!r} ({type(_final_step(est)).__name__}) does not "
+                "accept sample_weight; drop it or fit without sample_weight."
+            )
+
+
+def _sample_weight_kwargs(est, sample_weight):
+    if sample_weight is None:
+        return {}
+    if isinstance(est, Pipeline):
+        return {f"{est.steps[-1][0]}__sample_weight": sample_weight}
+    return {"sample_weight": sample_weight}
+
+
+def _member_error(name, est, exc):
+    """The member's exception with its name prepended (same type if possible)."""
+    message = f"Member {name!r} ({type(est).__name__}) failed to fit: {exc}"
+    try:
+        return type(exc)(message)
+    except Exception:
+        return RuntimeError(message)
+
+
+def _fit_lane(lane, X, y, sample_weight, torch_threads, verbose):
+    """Fit a lane's members one after another; return [(name, seconds)]."""
+    times = []
+    with _torch_thread_cap(torch_threads):
+        for name, est in lane:
+            start = time.perf_counter()
+            try:
+                est.fit(X, y, **_sample_weight_kwargs(est, sample_weight))
+            except Exception as exc:
+                raise _member_error(name, est, exc) from exc
+            times.append((name, time.perf_counter() - start))
+            if verbose:
+                print(f"[SoftVotingEnsemble] fitted {name!r} in {times[-1][1]:.2f}s")
+    return times
+
+
+def _plan_lanes(members):
+    """One lane holding every torch member, then one lane per other member."""
+    torch_lane = [(n, e) for n, e in members if _is_torch(e)]
+    others = [[(n, e)] for n, e in members if not _is_torch(e)]
+    return ([torch_lane] if torch_lane else []) + others
+
+
+def _is_torch_lane(lane):
+    return _is_torch(lane[0][1])
+
+
+def _cap_threads(est, threads):
+    """Lower every thread-count parameter of ``est`` (nested too) to ``threads``."""
+    updates = {}
+    for key, value in est.get_params(deep=True).items():
+        if key.rsplit("__", 1)[-1] not in _THREAD_PARAMS:
+            continue
+        if value is None and key.rsplit("__", 1)[-1] != "n_jobs":
+            continue  # an unset alias: setting it could override n_jobs
+        if value is None or (
+            isinstance(value, numbers.Integral) and (value < 0 or value > threads)
+        ):
+            updates[key] = threads
+    if updates:
+        est.set_params(**updates)
+
+
+@contextmanager
+def _torch_thread_cap(threads):
+    """Lower torch's intra-op threads for the block, then restore them."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(before, threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _native_importances(est, n_features):
+    """``feature_importances_`` of the final step if it maps to the input columns."""
+    try:
+        importances = getattr(_final_step(est), "feature_importances_", None)
+    except Exception:  # e.g. XGBoost's linear booster raises here
+        return None
+    if importances is None or len(importances) != n_features:
+        return None
+    if isinstance(est, Pipeline) and len(est.steps) > 1:
+        names_in = np.array([f"x{i}" for i in range(n_features)], dtype=object)
+        try:
+            names_out = est[:-1].get_feature_names_out(names_in)
+        except Exception:
+            return None
+        if not np.array_equal(np.asarray(names_out, dtype=object), names_in):
+            return None
+    return np.asarray(importances, dtype=np.float64)
+
+
+# -- weights and losses ---------------------------------------------------
+def _weights_from_dict(weights, names, active):
+    unknown = sorted(set(map(str, weights)) - set(names))
+    if unknown:
+        raise ValueError(
+            f"weights names unknown members {unknown}; the members are {names}."
+        )
+    missing = [name for name in active if name not in weights]
+    if missing:
+        raise ValueError(
+            f"weights has no weight for the members {missing}; give a weight "
+            "for every member that is not 'drop'."
+        )
+    return [weights[name] for name in active]
+
+
+def _normalise_weights(values, active):
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"weights must be numbers, got {values!r}.") from exc
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"weights must be finite numbers, got {values.tolist()}.")
+    if np.any(values < 0):
+        raise ValueError(f"weights must be non-negative, got {values.tolist()}.")
+    if values.sum() == 0:
+        raise ValueError(
+            f"weights of the members {active} are all zero; at least one "
+            "weight must be positive."
+        )
+    return values / values.sum()
+
+
+def _simplex_log_loss_weights(probas, y, sample_weight):
+    """Weights on the simplex minimising the log-loss of the weighted mean.
+
+    ``probas`` has shape (n_members, n_samples, n_classes). The loss only
+    depends on each member's probability of the true class, and is convex in
+    the weights, so SLSQP from equal weights finds the optimum.
+    """
+    n_members = probas.shape[0]
+    p_true = probas[:, np.arange(len(y)), y].T  # (n_samples, n_members)
+    w_rows = np.ones(len(y)) if sample_weight is None else sample_weight
+    w_rows = w_rows / w_rows.sum()
+
+    def loss_and_grad(w):
+        mixed = np.clip(p_true @ w, _EPS, None)
+        return -w_rows @ np.log(mixed), -(w_rows / mixed) @ p_true
+
+    result = minimize(
+        loss_and_grad,
+        np.full(n_members, 1.0 / n_members),
+        jac=True,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * n_members,
+        constraints={
+            "type": "eq",
+            "fun": lambda w: w.sum() - 1.0,
+            "jac": lambda w: np.ones_like(w),
+        },
+    )
+    weights = np.clip(result.x, 0.0, None)
+    return weights / weights.sum()
+
+
+def _log_loss(proba, y, sample_weight):
+    picked = np.clip(proba[np.arange(len(y)), y], _EPS, None)
+    return float(-np.average(np.log(picked), weights=sample_weight))
+
+
+def _normalise(values):
+    """Scale to sum 1; all zeros stay zeros."""
+    values = np.asarray(values, dtype=np.float64)
+    total = values.sum()
+    return values / total if total > 0 else values
+
+
+def _rows(array, rows):
+    return None if array is None else array[rows]
+
+
+def _tail_weights(sample_weight, n_train):
+    """Sample weights of the tail rows; None when absent or all zero."""
+    tail = _rows(sample_weight, slice(n_train, None))
+    return tail if tail is not None and tail.sum() > 0 else None

@@ -1,0 +1,215 @@
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import RobustScaler
+
+from sklensemble import (
+    AttentionLSTMClassifier,
+    LightGBMClassifier,
+    SequenceWindower,
+    SoftVotingEnsemble,
+    TransformerClassifier,
+    XGBoostClassifier,
+    make_ensemble_pipeline,
+)
+
+TINY = {
+    "ensemble__xgboost__n_estimators": 15,
+    "ensemble__lightgbm__n_estimators": 15,
+    "ensemble__lstm__net__max_epochs": 2,
+    "ensemble__transformer__net__max_epochs": 2,
+}
+
+
+def tiny_pipeline(**kwargs):
+    params = dict(preset="fast", sequence_length=5, random_state=0, device="cpu")
+    return make_ensemble_pipeline(**{**params, **kwargs}).set_params(**TINY)
+
+
+@pytest.fixture(scope="module")
+def market_rows():
+    """Rows with a planted look-back signal, as a named DataFrame, string labels."""
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.normal(size=(240, 4)), columns=["ret", "vol", "rsi", "macd"])
+    signal = X["ret"].shift(1).fillna(0) + X["ret"].shift(2).fillna(0)
+    y = np.where(signal > 0.5, "buy", np.where(signal < -0.5, "sell", "hold"))
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(market_rows):
+    X, y = market_rows
+    return tiny_pipeline().fit(X, y)
+
+
+class TestStructure:
+    def test_steps_and_members(self):
+        pipe = make_ensemble_pipeline()
+        assert [name for name, _ in pipe.steps] == ["scaler", "ensemble"]
+        assert isinstance(pipe.named_steps["scaler"], RobustScaler)
+        ensemble = pipe.named_steps["ensemble"]
+        assert isinstance(ensemble, SoftVotingEnsemble)
+        members = dict(ensemble.estimators)
+        assert list(members) == ["xgboost", "lightgbm", "lstm", "transformer"]
+        assert isinstance(members["xgboost"], XGBoostClassifier)
+        assert isinstance(members["lightgbm"], LightGBMClassifier)
+        assert isinstance(members["lstm"].named_steps["window"], SequenceWindower)
+        assert isinstance(members["lstm"].named_steps["net"], AttentionLSTMClassifier)
+        assert isinstance(members["transformer"].named_steps["net"], TransformerClassifier)
+
+    def test_default_preset_has_the_design_sizes(self):
+        params = make_ensemble_pipeline().get_params()
+        assert params["ensemble__lstm__net__hidden_size"] == 128
+        assert params["ensemble__lstm__net__num_layers"] == 3
+        assert params["ensemble__lstm__net__num_heads"] == 8
+        assert params["ensemble__lstm__net__dropout"] == 0.2
+        assert params["ensemble__transformer__net__d_model"] == 256
+        assert params["ensemble__transformer__net__num_layers"] == 4
+        assert params["ensemble__transformer__net__num_heads"] == 8
+        assert params["ensemble__lstm__window__sequence_length"] == 60
+
+    def test_fast_preset_is_small(self):
+        params = make_ensemble_pipeline(preset="fast").get_params()
+        assert params["ensemble__lstm__net__hidden_size"] < 128
+        assert params["ensemble__transformer__net__d_model"] < 256
+
+    def test_arguments_reach_every_member(self):
+        pipe = make_ensemble_pipeline(
+            sequence_length=7, device="cpu", n_jobs=2, random_state=3,
+            weights={"xgboost": 1, "lightgbm": 1, "lstm": 2, "transformer": 2},
+        )
+        params = pipe.get_params()
+        assert params["ensemble__n_jobs"] == 2
+        assert params["ensemble__weights"]["lstm"] == 2
+        for member in ("xgboost", "lightgbm"):
+            assert params[f"ensemble__{member}__random_state"] == 3
+        for member in ("lstm", "transformer"):
+            assert params[f"ensemble__{member}__net__random_state"] == 3
+            assert params[f"ensemble__{member}__net__device"] == "cpu"
+            assert params[f"ensemble__{member}__window__sequence_length"] == 7
+
+    def test_unknown_preset(self):
+        with pytest.raises(ValueError, match=r"preset must be one of \['default', 'fast'\]"):
+            make_ensemble_pipeline(preset="huge")
+
+
+class TestFitted:
+    def test_predictions_keep_labels_and_align_with_classes(self, fitted, market_rows):
+        X, y = market_rows
+        np.testing.assert_array_equal(fitted.classes_, ["buy", "hold", "sell"])
+        proba = fitted.predict_proba(X)
+        assert proba.shape == (240, 3)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert set(fitted.predict(X)) <= {"buy", "hold", "sell"}
+
+    def test_feature_names_reach_the_ensemble(self, fitted):
+        ensemble = fitted.named_steps["ensemble"]
+        np.testing.assert_array_equal(ensemble.feature_names_in_, ["ret", "vol", "rsi", "macd"])
+        importance = ensemble.get_feature_importance()
+        assert list(importance.index) == ["ret", "vol", "rsi", "macd"]
+        assert importance.sum() == pytest.approx(1.0)
+        by_member = ensemble.get_feature_importance(by_member=True)
+        assert list(by_member.columns) == ["xgboost", "lightgbm", "lstm", "transformer"]
+
+    def test_fit_times_per_member(self, fitted):
+        times = fitted.named_steps["ensemble"].fit_times_
+        assert set(times) == {"xgboost", "lightgbm", "lstm", "transformer"}
+        assert all(t > 0 for t in times.values())
+
+    def test_same_seed_same_predictions(self, fitted, market_rows):
+        X, y = market_rows
+        again = tiny_pipeline().fit(X, y)
+        np.testing.assert_array_equal(again.predict_proba(X), fitted.predict_proba(X))
+
+    def test_pickle_and_joblib_round_trips(self, fitted, market_rows, tmp_path):
+        X, _ = market_rows
+        expected = fitted.predict_proba(X)
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict_proba(X), expected)
+        joblib.dump(fitted, tmp_path / "pipe.joblib")
+        np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").predict_proba(X), expected)
+
+    def test_single_step_prediction_on_the_last_window(self, fitted, market_rows):
+        X, _ = market_rows
+        # What a service does per new bar: the last sequence_length rows.
+        last = fitted.predict_proba(X.iloc[-5:])[-1]
+        assert last.shape == (3,)
+        np.testing.assert_allclose(last.sum(), 1.0)
+
+
+class TestWorkflows:
+    def test_clone_and_nested_set_params(self):
+        pipe = tiny_pipeline()
+        pipe.set_params(ensemble__lstm__net__hidden_size=4, ensemble__xgboost__max_depth=2)
+        cloned = clone(pipe)
+        assert cloned.get_params()["ensemble__lstm__net__hidden_size"] == 4
+        assert cloned.get_params()["ensemble__xgboost__max_depth"] == 2
+
+    def test_cross_val_score_time_series_split(self, market_rows):
+        X, y = market_rows
+        scores = cross_val_score(tiny_pipeline(), X, y, cv=TimeSeriesSplit(5))
+        assert scores.shape == (5,)
+        assert np.all((scores >= 0) & (scores <= 1))
+
+    def test_grid_search_over_nested_member_params(self, market_rows):
+        X, y = market_rows
+        grid = GridSearchCV(
+            tiny_pipeline(),
+            {"ensemble__xgboost__max_depth": [2, 3]},
+            cv=TimeSeriesSplit(3),
+        ).fit(X, y)
+        assert grid.best_params_["ensemble__xgboost__max_depth"] in (2, 3)
+        assert len(grid.cv_results_["mean_test_score"]) == 2
+
+    def test_optuna_search_cv(self, market_rows):
+        optuna = pytest.importorskip("optuna")
+        from optuna_integration import OptunaSearchCV
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        X, y = market_rows
+        search = OptunaSearchCV(
+            tiny_pipeline(),
+            {"ensemble__xgboost__max_depth": optuna.distributions.IntDistribution(2, 4)},
+            cv=TimeSeriesSplit(3),
+            n_trials=2,
+            random_state=0,
+        ).fit(X, y)
+        assert len(search.trials_) == 2
+        assert 2 <= search.best_params_["ensemble__xgboost__max_depth"] <= 4
+
+    def test_numpy_input_and_int_labels(self, market_rows):
+        X, y = market_rows
+        y_int = pd.Series(y).map({"sell": -1, "hold": 0, "buy": 1}).to_numpy()
+        pipe = tiny_pipeline().fit(X.to_numpy(), y_int)
+        np.testing.assert_array_equal(pipe.classes_, [-1, 0, 1])
+        assert set(pipe.predict(X.to_numpy())) <= {-1, 0, 1}
+
+
+class TestErrors:
+    def test_member_failure_names_the_member(self, market_rows):
+        X, y = market_rows
+        pipe = tiny_pipeline().set_params(ensemble__lstm__net__num_heads=3)
+        with pytest.raises(Exception, match="lstm") as info:
+            pipe.fit(X, y)
+        assert "num_heads=3 must divide" in str(info.value) + str(info.value.__cause__)
+
+    def test_nan_rows_get_a_clear_error(self, market_rows):
+        X, y = market_rows
+        X = X.copy()
+        X.iloc[3, 0] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            tiny_pipeline().fit(X, y)
+
+    def test_feature_mismatch_at_predict(self, fitted, market_rows):
+        X, _ = market_rows
+        with pytest.raises(ValueError, match="feature"):
+            fitted.predict(X.iloc[:, :3])
+
+
+def test_pipeline_is_a_plain_sklearn_pipeline():
+    assert type(make_ensemble_pipeline()) is Pipeline
