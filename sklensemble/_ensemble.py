@@ -11,6 +11,7 @@ name the member that failed.
 """
 
 import numbers
+import sys
 import time
 from contextlib import contextmanager
 
@@ -358,6 +359,10 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             name: float(w) for name, w in zip(active, weights, strict=True)
         }
         self._importances = self._compute_importances(X, y_enc, sample_weight)
+        if "mlflow" in sys.modules:  # tracking is optional: never import it here
+            from .tracking import _log_ensemble_fit
+
+            _log_ensemble_fit(self, X, y_enc, sample_weight)
         return self
 
     def _fit_members(self, members, X, y, sample_weight, class_map=None):
@@ -744,11 +749,16 @@ def _is_torch_lane(lane):
 def _cap_threads(est, threads):
     """Lower every thread-count parameter of ``est`` (nested too) to ``threads``."""
     updates = {}
-    for key, value in est.get_params(deep=True).items():
-        if key.rsplit("__", 1)[-1] not in _THREAD_PARAMS:
+    params = est.get_params(deep=True)
+    for key, value in params.items():
+        owner_key, _, param = key.rpartition("__")
+        if param not in _THREAD_PARAMS:
             continue
-        if value is None and key.rsplit("__", 1)[-1] != "n_jobs":
+        if value is None and param != "n_jobs":
             continue  # an unset alias: setting it could override n_jobs
+        owner = params[owner_key] if owner_key else est
+        if value is None and type(owner).__module__.startswith("sklearn."):
+            continue  # scikit-learn reads n_jobs=None as one thread already
         if value is None or (
             isinstance(value, numbers.Integral) and (value < 0 or value > threads)
         ):

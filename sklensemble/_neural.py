@@ -62,6 +62,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
     }
 
     # -- subclass hooks -------------------------------------------------
@@ -155,6 +156,9 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         if n_train is not None:
             stop = EarlyStopping(patience=self.patience, load_best=True)
             callbacks.append(("early_stopping", stop))
+        # User hooks run after early stopping has seen the epoch (e.g. the
+        # per-epoch pruning of sklensemble.tuning).
+        callbacks.extend(self.callbacks or [])
         return NeuralNetClassifier(
             module,
             **{f"module__{key}": value for key, value in module_kwargs.items()},
@@ -294,6 +298,13 @@ _COMMON_PARAMS_DOC = """
         torch random state is left untouched.
     verbose : int, default=0
         0 is silent; 1 or more prints one line of losses per epoch.
+    callbacks : list or None, default=None
+        Extra skorch callbacks (instances or ``(name, callback)`` pairs)
+        appended to the net's own (gradient clipping, early stopping), e.g.
+        a learning-rate scheduler or the per-epoch pruning hook of
+        :func:`sklensemble.tuning.tune`. ``clone`` copies them (skorch
+        callbacks from their parameters) unless they define
+        ``__sklearn_clone__``.
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -409,6 +420,7 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -425,6 +437,7 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     def _check_architecture(self):
         if (2 * self.hidden_size) % self.num_heads:
@@ -528,6 +541,7 @@ class TransformerClassifier(_SequenceClassifierBase):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.d_model = d_model
         self.num_layers = num_layers
@@ -546,6 +560,7 @@ class TransformerClassifier(_SequenceClassifierBase):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     def _check_architecture(self):
         if self.d_model % self.num_heads:

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklensemble import AttentionLSTMClassifier, SequenceWindower, TransformerClassifier
 from sklensemble._validation import check_sequences
-from sklensemble.cli import planted_sequences
+from sklensemble.datasets import make_planted_sequences
 
 SMALL = {
     AttentionLSTMClassifier: dict(hidden_size=16, num_layers=1, num_heads=2),
@@ -44,7 +44,7 @@ def fitted(request, sequences):
 class TestLearning:
     @pytest.mark.parametrize("cls", NETWORKS, ids=lambda c: c.__name__)
     def test_planted_sequence_needs_history(self, cls):
-        X, y = planted_sequences(n_samples=800)
+        X, y = make_planted_sequences(800, seed=0)
         train, test = slice(0, 600), slice(600, None)
         pipe = make_pipeline(SequenceWindower(4), small(cls)).fit(X[train], y[train])
         # Threshold: the planted rule is exact, a look-back model gets > 0.85.
@@ -274,7 +274,7 @@ class TestScikitLearnWorkflows:
         assert cloned[-1] is not pipe[-1]
 
     def test_cross_val_score_with_time_series_split(self):
-        X, y = planted_sequences(n_samples=600)
+        X, y = make_planted_sequences(600, seed=0)
         pipe = make_pipeline(
             SequenceWindower(20), small(AttentionLSTMClassifier, max_epochs=8)
         )
@@ -283,7 +283,7 @@ class TestScikitLearnWorkflows:
         assert scores.mean() > 0.6
 
     def test_grid_search_over_nested_parameter(self):
-        X, y = planted_sequences(n_samples=400)
+        X, y = make_planted_sequences(400, seed=0)
         pipe = make_pipeline(SequenceWindower(4), small(TransformerClassifier, max_epochs=5))
         grid = GridSearchCV(
             pipe,

@@ -2,6 +2,7 @@
 
 * :func:`load_sp500` -- daily S&P 500 OHLCV bars, 1999-2018, shipped with the
   package (works offline).
+* :func:`make_planted_sequences` -- rows whose label hides in earlier rows.
 * :func:`make_synthetic_market` -- OHLCV bars with planted, learnable
   structure (persistent hidden regimes and short-term momentum), for tests
   and demos where the right answer is known.
@@ -14,7 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-__all__ = ["DEFAULT_REGIMES", "load_sp500", "make_synthetic_market"]
+__all__ = [
+    "DEFAULT_REGIMES",
+    "load_sp500",
+    "make_planted_sequences",
+    "make_synthetic_market",
+]
 
 _SP500_FILE = "sp500_daily.csv.gz"
 _SP500_COLUMNS = {
@@ -247,3 +253,42 @@ def make_synthetic_market(
         regime = pd.Series(np.asarray(names, dtype=object)[states], index=index)
         return bars, regime.rename("regime")
     return bars
+
+
+def make_planted_sequences(n_samples=1500, *, lag=3, n_features=4, seed=None):
+    """Rows whose binary label is planted in the ``lag`` rows *before* each row.
+
+    ``y[t]`` is 1 when feature 0 summed over rows ``t - lag .. t - 1`` is
+    positive. The current row alone carries no signal, so a tabular model on
+    it stays at chance while a sequence model that looks back through its
+    window can learn the rule exactly.
+
+    Parameters
+    ----------
+    n_samples : int, default=1500
+        Rows returned.
+    lag : int, default=3
+        Rows before ``t`` that decide ``y[t]``.
+    n_features : int, default=4
+        Standard-normal features per row.
+    seed : int or None, default=None
+        Seed of the generator.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,) of {0, 1}
+
+    Examples
+    --------
+    >>> from sklensemble.datasets import make_planted_sequences
+    >>> X, y = make_planted_sequences(100, lag=2, seed=0)
+    >>> X.shape, y.shape
+    ((100, 4), (100,))
+    >>> bool(((X[:-2, 0] + X[1:-1, 0] > 0) == y[2:]).all())
+    True
+    """
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples + lag, n_features))
+    signal = sum(np.roll(X[:, 0], j) for j in range(1, lag + 1))
+    return X[lag:], (signal[lag:] > 0).astype(int)

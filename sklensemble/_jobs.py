@@ -1,0 +1,323 @@
+"""The jobs behind the command line: demo, fit, predict.
+
+Each job reads its options from an ``argparse.Namespace`` and reports through
+``say`` (``print``, or a no-op with ``--quiet``). User errors raise
+:class:`JobError` with a one-line message naming the fix.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Labels used by the demo and by `fit --target-from`: the sign of the 5-bar
+# forward return, with a hold band of 0.5 x the rolling 20-bar volatility
+# scaled to the horizon (classes come out roughly balanced on daily index
+# bars).
+LABELS = dict(horizon=5, volatility_window=20, volatility_multiplier=0.5)
+# Demo sequence length on the CPU preset (the GPU preset keeps 60).
+FAST_SEQUENCE_LENGTH = 30
+
+
+class JobError(Exception):
+    """A user error, reported as one line."""
+
+
+# -- data -------------------------------------------------------------------
+def read_table(path):
+    """Read a CSV or Parquet file; a leading date column becomes the index."""
+    path = Path(path)
+    if not path.exists():
+        raise JobError(f"no such file: {path}")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        table = pd.read_parquet(path)
+    else:
+        table = pd.read_csv(path)
+    if table.empty:
+        raise JobError(f"{path} holds no rows")
+    first = table.columns[0]
+    if str(first).lower() in {"date", "datetime", "time", "timestamp"}:
+        table = table.set_index(pd.to_datetime(table[first])).drop(columns=first)
+    return table
+
+
+def _numeric(table, path):
+    bad = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if bad:
+        raise JobError(
+            f"{path}: columns {bad} are not numeric; convert or drop them"
+        )
+    return table
+
+
+def features_and_labels(bars, price_column="close", horizon=None, threshold=None):
+    """MarketFeatures and forward-return labels of OHLCV bars, unlabeled rows dropped."""
+    from . import MarketFeatures
+    from .labels import drop_unlabeled, return_labels
+
+    columns = {c.lower(): c for c in bars.columns}
+    if price_column.lower() not in columns:
+        raise JobError(
+            f"price column {price_column!r} not found; the columns are "
+            f"{list(bars.columns)}"
+        )
+    close = bars[columns[price_column.lower()]]
+    horizon = horizon or LABELS["horizon"]
+    if threshold is None:
+        label_kwargs = dict(
+            volatility_window=LABELS["volatility_window"],
+            volatility_multiplier=LABELS["volatility_multiplier"] * np.sqrt(horizon),
+        )
+    else:
+        label_kwargs = dict(threshold=threshold)
+    X = MarketFeatures().fit_transform(bars)
+    y = return_labels(close, horizon, **label_kwargs)
+    X, y = drop_unlabeled(X, y, drop_nan_features=True)
+    return X, y, close
+
+
+# -- model ------------------------------------------------------------------
+def resolve_preset(preset, device, say):
+    import torch
+
+    if preset != "auto":
+        return preset
+    on_gpu = device != "cpu" and torch.cuda.is_available()
+    chosen = "default" if on_gpu else "fast"
+    if not on_gpu:
+        say("No CUDA device: using the 'fast' preset (small networks, few epochs).")
+    return chosen
+
+
+def build_pipeline(args, say):
+    from . import make_ensemble_pipeline
+
+    preset = resolve_preset(args.preset, args.device, say)
+    length = args.sequence_length or (60 if preset == "default" else FAST_SEQUENCE_LENGTH)
+    pipe = make_ensemble_pipeline(
+        preset=preset, sequence_length=length, device=args.device,
+        random_state=args.seed,
+    )
+    return pipe, preset, length
+
+
+def _check_rows(X, length, n_splits):
+    needed = max(2 * length, 50) * (n_splits + 1)
+    if len(X) < needed:
+        raise JobError(
+            f"{len(X)} labelled rows are too few for sequence_length={length} and "
+            f"{n_splits} folds (need at least {needed}); pass more rows, a "
+            "smaller --sequence-length or fewer --cv folds"
+        )
+
+
+def evaluate(pipe, X, y, close, args, say):
+    """Walk-forward evaluation; returns (results, predictions) or (None, None)."""
+    from . import PurgedWalkForwardSplit
+    from .evaluate import summarize, walk_forward
+
+    if not args.cv:
+        return None, None
+    cv = PurgedWalkForwardSplit(n_splits=args.cv, purge=args.horizon)
+    say(f"Walk-forward evaluation: {args.cv} folds, purge {args.horizon} bars ...")
+    results, predictions = walk_forward(
+        pipe, X, y, cv, prices=close, return_predictions=True,
+        verbose=args.verbose,
+    )
+    summary = summarize(results)
+    columns = ["accuracy", "balanced_accuracy", "f1_macro", "log_loss",
+               "sharpe", "cumulative_return", "max_drawdown"]
+    say(summary[[c for c in columns if c in summary]].round(3).to_string())
+    return results, predictions
+
+
+def save_model(pipe, path):
+    """Safe format (no pickle) when available, else joblib."""
+    try:
+        from . import save
+    except ImportError:
+        import joblib
+
+        joblib.dump(pipe, path)
+        return "joblib"
+    save(pipe, path)
+    return "safe"
+
+
+def load_model(path):
+    path = Path(path)
+    if not path.exists():
+        raise JobError(f"no such model file: {path}")
+    try:
+        from . import load
+    except ImportError:
+        load = None
+    if load is not None:
+        try:
+            return load(path)
+        except ValueError:
+            pass  # not a safe-format file: maybe joblib
+    import joblib
+
+    return joblib.load(path)
+
+
+# -- outputs ----------------------------------------------------------------
+def write_plots(out, predictions, pipe, y, say):
+    """Equity curve vs buy-and-hold, confusion matrix, feature importance (PNG)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        say("matplotlib is not installed: plots skipped (pip install matplotlib).")
+        return []
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    paths = []
+    ens = predictions[predictions["model"] == "ensemble"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot((1 + ens["strategy_return"].fillna(0)).cumprod(), label="ensemble long/short/flat")
+    ax.plot((1 + ens["next_return"].fillna(0)).cumprod(), label="buy and hold")
+    ax.set_title("Walk-forward equity (test blocks)")
+    ax.legend()
+    paths.append(_save(fig, out / "equity_curve.png"))
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ConfusionMatrixDisplay.from_predictions(
+        ens["y_true"], ens["y_pred"], labels=sorted(set(y)), ax=ax, colorbar=False
+    )
+    ax.set_title("Ensemble, walk-forward test rows")
+    paths.append(_save(fig, out / "confusion_matrix.png"))
+
+    importance = pipe.named_steps["ensemble"].get_feature_importance()
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(importance) + 1))
+    importance.sort_values().plot.barh(ax=ax)
+    ax.set_title("Feature importance (ensemble weights)")
+    paths.append(_save(fig, out / "feature_importance.png"))
+    plt.close("all")
+    return paths
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def log_to_mlflow(uri, params, summary, artifacts, pipe, say):
+    """One MLflow run with parameters, mean walk-forward scores and artifacts."""
+    try:
+        import mlflow
+    except ImportError:
+        say("MLflow is not installed: run not logged (pip install 'sklensemble[tracking]').")
+        return None
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("sklensemble-demo")
+    with mlflow.start_run(run_name="demo") as run:
+        mlflow.log_params(params)
+        if summary is not None:
+            for model, row in summary.iterrows():
+                for metric, value in row.items():
+                    if pd.notna(value) and metric != "n_folds":
+                        mlflow.log_metric(f"{model}.{metric}", float(value))
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id
+
+
+# -- jobs -------------------------------------------------------------------
+def demo(args, say):
+    from .datasets import load_sp500
+    from .evaluate import summarize
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bars = load_sp500()
+    say(f"S&P 500 daily bars {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d} "
+        f"({len(bars)} rows), bundled with the package.")
+    X, y, close = features_and_labels(bars, "close", args.horizon, args.threshold)
+    counts = y.value_counts(normalize=True).round(2).to_dict()
+    say(f"{X.shape[1]} causal features, {len(y)} labelled rows; classes {counts}")
+    pipe, preset, length = build_pipeline(args, say)
+    _check_rows(X, length, args.cv)
+    results, predictions = evaluate(pipe, X, y, close, args, say)
+
+    say("Fitting the final model on every labelled row ...")
+    pipe.fit(X, y)
+    model_path = out / "model.skens"
+    kind = save_model(pipe, model_path)
+    artifacts = [model_path]
+    if results is not None:
+        results.to_csv(out / "walk_forward.csv", index=False)
+        predictions.to_csv(out / "predictions.csv")
+        artifacts += [out / "walk_forward.csv"]
+        artifacts += write_plots(out, predictions, pipe, y, say)
+    uri = args.tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
+    params = dict(preset=preset, sequence_length=length, horizon=args.horizon,
+                  cv=args.cv, seed=args.seed, device=args.device)
+    summary = summarize(results) if results is not None else None
+    run_id = log_to_mlflow(uri, params, summary, artifacts, pipe, say)
+    say(f"Done in {time.perf_counter() - start:.0f} s. Wrote to {out}/:")
+    for path in artifacts:
+        say(f"  {path.name}")
+    say(f"  model format: {kind}")
+    if run_id:
+        say(f"MLflow run {run_id} in {uri} (browse: mlflow ui --backend-store-uri {uri})")
+
+
+def fit(args, say):
+    table = read_table(args.data)
+    if args.target_from:
+        X, y, close = features_and_labels(table, args.target_from, args.horizon, args.threshold)
+    else:
+        if args.label_column not in table:
+            raise JobError(
+                f"label column {args.label_column!r} not found; the columns are "
+                f"{list(table.columns)}"
+            )
+        y = table[args.label_column]
+        X = _numeric(table.drop(columns=args.label_column), args.data)
+        keep = y.notna()
+        X, y, close = X[keep], y[keep], None
+    pipe, _, length = build_pipeline(args, say)
+    _check_rows(X, length, args.cv)
+    if close is not None:
+        evaluate(pipe, X, y, close, args, say)
+    pipe.fit(X, y)
+    kind = save_model(pipe, args.out)
+    say(f"Model ({kind} format) written to {args.out}")
+
+
+def predict(args, say):
+    pipe = load_model(args.model)
+    table = read_table(args.data)
+    expected = getattr(pipe, "feature_names_in_", None)
+    if expected is not None and set(expected) - set(table.columns):
+        from . import MarketFeatures
+
+        # OHLCV input for a model fitted on MarketFeatures: build them.
+        table = MarketFeatures().fit_transform(table)
+    X = _numeric(table[list(expected)] if expected is not None else table, args.data)
+    # Feature warm-up rows (NaN) get no prediction; every row stays in the output.
+    complete = X.notna().all(axis=1).to_numpy()
+    if not complete.any():
+        raise JobError(f"{args.data}: no row has every feature; pass more history")
+    frame = pd.DataFrame(np.nan, index=X.index,
+                         columns=[f"proba_{c}" for c in pipe.classes_])
+    proba = pipe.predict_proba(X[complete])
+    frame.loc[complete] = proba
+    frame["label"] = pd.Series(pipe.classes_[proba.argmax(axis=1)],
+                               index=X.index[complete]).reindex(X.index)
+    if not complete.all():
+        say(f"{(~complete).sum()} leading rows lack feature history: no prediction "
+            "(empty cells).", file=sys.stderr)
+    if args.out:
+        frame.to_csv(args.out)
+        say(f"{len(frame)} predictions written to {args.out}")
+    else:
+        frame.to_csv(sys.stdout)

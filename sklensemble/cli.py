@@ -1,0 +1,97 @@
+"""Command line: ``sklensemble demo | fit | predict`` (also ``python -m sklensemble``).
+
+Every user error (a missing file or column, too few rows, non-numeric data)
+is one line on stderr and exit code 2, never a traceback.
+"""
+
+import argparse
+import sys
+
+from . import _jobs
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _add_model_options(parser):
+    parser.add_argument("--preset", choices=["auto", "fast", "default"], default="auto",
+                        help="network sizes; auto = default on CUDA, fast on CPU")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--sequence-length", type=int, default=None,
+                        help="look-back window of the sequence members")
+    parser.add_argument("--cv", type=int, default=4, help="walk-forward folds (0: none)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _add_label_options(parser):
+    parser.add_argument("--horizon", type=int, default=_jobs.LABELS["horizon"],
+                        help="bars ahead of the forward return that labels a bar")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="fixed hold band (return fraction); default: "
+                        "volatility-scaled band")
+
+
+def _add_output_options(parser):
+    parser.add_argument("--quiet", action="store_true", help="print only errors")
+    parser.add_argument("--verbose", action="store_true", help="print per-fold details")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="sklensemble", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="walk-forward Buy/Hold/Sell on the bundled S&P 500 data"
+    )
+    _add_model_options(demo)
+    _add_label_options(demo)
+    demo.add_argument("--out", default="sklensemble-demo", help="output folder")
+    demo.add_argument("--tracking-uri", default=None,
+                      help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)")
+    _add_output_options(demo)
+
+    fit = commands.add_parser("fit", help="fit the ensemble on your own CSV/Parquet")
+    fit.add_argument("data", help="CSV or Parquet file, rows in time order")
+    target = fit.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-from", metavar="PRICE_COLUMN",
+                        help="OHLCV input: build features, label by this price's "
+                        "forward return")
+    target.add_argument("--label-column", help="feature input: the labels' column")
+    _add_model_options(fit)
+    _add_label_options(fit)
+    fit.add_argument("--out", required=True, help="model file to write")
+    _add_output_options(fit)
+
+    predict = commands.add_parser("predict", help="probabilities and labels per row")
+    predict.add_argument("model", help="a model written by 'sklensemble fit'")
+    predict.add_argument("data", help="CSV or Parquet file")
+    predict.add_argument("--out", default=None, help="CSV file (default: stdout)")
+    _add_output_options(predict)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    say = (lambda *a, **k: None) if args.quiet else print
+    try:
+        if args.command == "demo":
+            _jobs.demo(args, say)
+        elif args.command == "fit":
+            _jobs.fit(args, say)
+        elif args.command == "predict":
+            _jobs.predict(args, say)
+    except (CLIError, _jobs.JobError, ValueError, FileNotFoundError, KeyError) as exc:
+        message = str(exc).strip().strip("'\"") or type(exc).__name__
+        print(f"sklensemble: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _script():  # console-script entry point
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

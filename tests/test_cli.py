@@ -1,0 +1,109 @@
+"""The command line: the demo, fit and predict jobs, and one-line errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklensemble import _jobs, make_ensemble_pipeline
+from sklensemble.cli import main
+from sklensemble.datasets import make_synthetic_market
+
+TINY = {
+    "ensemble__xgboost__n_estimators": 10,
+    "ensemble__lightgbm__n_estimators": 10,
+    "ensemble__lstm__net__max_epochs": 1,
+    "ensemble__transformer__net__max_epochs": 1,
+}
+
+
+@pytest.fixture(autouse=True)
+def tiny_pipeline(monkeypatch):
+    """The jobs' real code path with networks and forests small enough for tests."""
+
+    def build(args, say):
+        length = args.sequence_length or 5
+        pipe = make_ensemble_pipeline(
+            preset="fast", sequence_length=length, device="cpu", random_state=0
+        ).set_params(**TINY)
+        return pipe, "fast", length
+
+    monkeypatch.setattr(_jobs, "build_pipeline", build)
+
+
+@pytest.fixture(scope="module")
+def bars_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "bars.csv"
+    make_synthetic_market(700, seed=0).rename_axis("date").to_csv(path)
+    return path
+
+
+def test_fit_then_predict_on_ohlcv(bars_csv, tmp_path, capsys):
+    model = tmp_path / "model.skens"
+    code = main(["fit", str(bars_csv), "--target-from", "close", "--cv", "2",
+                 "--sequence-length", "5", "--out", str(model)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ensemble" in out and "prior" in out  # the walk-forward table
+    assert model.exists()
+
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(model), str(bars_csv), "--out", str(preds)]) == 0
+    frame = pd.read_csv(preds, index_col=0)
+    assert len(frame) == 700  # every input row, none dropped silently
+    proba = frame.filter(like="proba_")
+    assert list(proba.columns) == ["proba_buy", "proba_hold", "proba_sell"]
+    complete = proba.notna().all(axis=1)
+    assert complete.sum() > 600 and not complete.iloc[0]  # warm-up rows are empty
+    np.testing.assert_allclose(proba[complete].sum(axis=1), 1.0)
+    assert set(frame.loc[complete, "label"]) <= {"buy", "hold", "sell"}
+    assert "lack feature history" in capsys.readouterr().err
+
+
+def test_fit_on_a_feature_table_with_labels(tmp_path):
+    rng = np.random.RandomState(0)
+    table = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
+    table["target"] = np.where(table["a"].shift(1) > 0, "buy", "sell")
+    table.to_csv(tmp_path / "features.csv", index=False)
+    model = tmp_path / "m.skens"
+    assert main(["fit", str(tmp_path / "features.csv"), "--label-column", "target",
+                 "--cv", "0", "--out", str(model), "--quiet"]) == 0
+    assert main(["predict", str(model), str(tmp_path / "features.csv"),
+                 "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 400
+
+
+def test_demo_writes_plots_model_and_mlflow_run(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("mlflow")
+    bars = make_synthetic_market(700, seed=1)
+    monkeypatch.setattr("sklensemble.datasets.load_sp500", lambda: bars)
+    out = tmp_path / "demo"
+    assert main(["demo", "--cv", "2", "--sequence-length", "5", "--out", str(out)]) == 0
+    for name in ("model.skens", "walk_forward.csv", "equity_curve.png",
+                 "confusion_matrix.png", "feature_importance.png", "mlflow.db"):
+        assert (out / name).exists(), name
+    text = capsys.readouterr().out
+    assert "MLflow run" in text and str(out) in text
+
+
+@pytest.mark.parametrize(
+    "argv_tail, message",
+    [
+        (["missing.csv", "--label-column", "y"], "no such file"),
+        (["{csv}", "--label-column", "nope"], "label column 'nope' not found"),
+        (["{csv}", "--target-from", "price"], "price column 'price' not found"),
+        (["{short}", "--target-from", "close"], "too few"),
+        (["{text}", "--label-column", "y"], "not numeric"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(argv_tail, message, bars_csv, tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    pd.read_csv(bars_csv).head(120).to_csv(short, index=False)
+    text = tmp_path / "text.csv"
+    pd.DataFrame({"a": ["x", "y"] * 50, "y": [0, 1] * 50}).to_csv(text, index=False)
+    paths = {"csv": bars_csv, "short": short, "text": text}
+    argv = ["fit"] + [a.format(**paths) for a in argv_tail] + ["--out", str(tmp_path / "m")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sklensemble: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
