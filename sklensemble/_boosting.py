@@ -216,7 +216,10 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
             dtype=(np.float64, np.float32),
             ensure_all_finite="allow-nan",
         )
-        return np.asarray(self._predict_model_proba(X), dtype=np.float64)
+        proba = np.asarray(self._predict_model_proba(X), dtype=np.float64)
+        # XGBoost computes in float32: rows miss 1 by ~1e-7, which makes
+        # sklearn's log_loss warn. Renormalise in float64.
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """Most probable class for each row.
