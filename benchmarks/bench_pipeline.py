@@ -48,7 +48,7 @@ def fit_pipeline(n_rows, args):
     members = pipe.named_steps["ensemble"].fit_times_
     detail = ", ".join(f"{name} {t:.1f}" for name, t in members.items())
     print(f"fit {args.preset:7s} {n_rows:6d} rows x 20: {seconds:7.1f} s   ({detail})")
-    return pipe, X
+    return pipe, X, seconds
 
 
 def latency(pipe, X, sequence_length, n_calls):
@@ -65,6 +65,28 @@ def latency(pipe, X, sequence_length, n_calls):
         f"single-step predict_proba on the last {sequence_length} rows, "
         f"{n_calls} calls: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
     )
+    return times * 1e3
+
+
+def plot(path, rows, fit_seconds, latencies_ms, preset):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(rows, fit_seconds, "o-")
+    left.set(xlabel="rows (x 20 features)", ylabel="fit seconds",
+             title=f"make_ensemble_pipeline(preset={preset!r}) fit time")
+    if latencies_ms is not None:
+        right.hist(latencies_ms, bins=50)
+        for q in (50, 99):
+            right.axvline(np.percentile(latencies_ms, q), color="k", ls="--")
+        right.set(xlabel="ms per call", ylabel="calls",
+                  title="single-step predict_proba latency (p50, p99)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"plot written to {path}")
 
 
 def main():
@@ -75,15 +97,20 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--plot", default=None, help="PNG of fit times and latencies")
     args = parser.parse_args()
     print(
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
         f"torch threads, torch {torch.__version__}, CUDA {torch.cuda.is_available()}"
     )
+    fit_seconds = []
     for n_rows in args.rows:
-        pipe, X = fit_pipeline(n_rows, args)
-    if args.calls:
-        latency(pipe, X, args.sequence_length, args.calls)
+        pipe, X, seconds = fit_pipeline(n_rows, args)
+        fit_seconds.append(seconds)
+    # Latency of the last fit's model: the model size, not the rows, sets it.
+    latencies = latency(pipe, X, args.sequence_length, args.calls) if args.calls else None
+    if args.plot:
+        plot(args.plot, args.rows, fit_seconds, latencies, args.preset)
 
 
 if __name__ == "__main__":

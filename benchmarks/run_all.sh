@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every benchmark in turn and prints its figures (about 20-30 minutes on
+# 2 CPU cores). Copy the output into benchmarks/RESULTS.md with the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python}
+run() { echo; echo "\$ $*"; "$python" "$@"; }
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+run benchmarks/bench_training_loop.py
+run benchmarks/bench_windowing_memory.py
+run benchmarks/bench_ensemble_overhead.py
+run benchmarks/bench_pipeline.py --rows 5000 10000 20000 40000 --plot benchmarks/fit_scaling.png
+run benchmarks/bench_walk_forward_sp500.py

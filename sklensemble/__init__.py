@@ -1,0 +1,35 @@
+"""sklensemble: scikit-learn-native ensembles of gradient boosting and deep
+sequence models for market time series (Buy/Hold/Sell).
+
+Public estimators are re-exported here; see the documentation in ``docs/``.
+"""
+
+from . import datasets, evaluate, labels
+from ._boosting import LightGBMClassifier, XGBoostClassifier
+from ._ensemble import SoftVotingEnsemble
+from ._features import MarketFeatures
+from ._io import load, save
+from ._neural import AttentionLSTMClassifier, TransformerClassifier
+from ._pipeline import make_ensemble_pipeline
+from ._splits import PurgedWalkForwardSplit
+from ._windowing import SequenceWindower
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttentionLSTMClassifier",
+    "LightGBMClassifier",
+    "MarketFeatures",
+    "PurgedWalkForwardSplit",
+    "SequenceWindower",
+    "SoftVotingEnsemble",
+    "TransformerClassifier",
+    "XGBoostClassifier",
+    "make_ensemble_pipeline",
+    "load",
+    "save",
+    "__version__",
+    "datasets",
+    "evaluate",
+    "labels",
+]

@@ -1,0 +1,224 @@
+"""``mlflow models serve`` answers as the in-process model (pickle and safe format).
+
+The autologged model and the safe-format model of one run are served on
+127.0.0.1 by MLflow's own scoring server (``--env-manager local``); every
+answer of a bounded number of requests, concurrent ones included, is checked.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("mlflow")
+pytest.importorskip("skops")
+pytest.importorskip("safetensors")
+pytest.importorskip("matplotlib")
+
+import mlflow  # noqa: E402
+import mlflow.models  # noqa: E402
+import mlflow.sklearn  # noqa: E402
+
+from sklensemble import make_ensemble_pipeline, tracking  # noqa: E402
+
+SEQUENCE_LENGTH = 5
+MODELS = ["model", "safe_model"]  # autologged (pickle) and safe format
+TINY = {
+    "ensemble__xgboost__n_estimators": 15,
+    "ensemble__lightgbm__n_estimators": 15,
+    "ensemble__xgboost__n_jobs": 1,
+    "ensemble__lightgbm__n_jobs": 1,
+    "ensemble__lstm__net__max_epochs": 2,
+    "ensemble__transformer__net__max_epochs": 2,
+}
+
+
+@contextlib.contextmanager
+def restored_mlflow_state():
+    """Leave MLflow's process-wide state (URI, experiment, autolog) as found."""
+    saved = {
+        k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+    }
+    try:
+        yield
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        mlflow.sklearn.autolog(disable=True)
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.tracking.fluent._active_experiment_id = None
+        if saved["MLFLOW_EXPERIMENT_ID"] is None:
+            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        else:
+            os.environ["MLFLOW_EXPERIMENT_ID"] = saved["MLFLOW_EXPERIMENT_ID"]
+        tracking._OPTIONS.update(log_ensemble_details=True, log_importances=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_scoring_server(model_uri, tracking_uri, log):
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+        "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri)
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_until_up(url, process, log, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"scoring server exited:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(f"{url}/ping", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"scoring server not up after {timeout}s:\n{log.read_text()}")
+
+
+def stop(process):
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def invoke(url, frame):
+    """POST rows to /invocations; return (predictions, seconds)."""
+    body = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
+    request = urllib.request.Request(
+        f"{url}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())
+    return answer["predictions"], time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One autologged run holding both models, each behind `mlflow models serve`."""
+    folder = tmp_path_factory.mktemp("serving")
+    tracking_uri = f"sqlite:///{folder}/mlflow.db"
+    rng = np.random.RandomState(1)
+    X = pd.DataFrame(rng.normal(size=(200, 4)), columns=["ret", "vol", "rsi", "macd"])
+    signal_ = X["ret"].shift(1).fillna(0) + X["ret"].shift(2).fillna(0)
+    y = np.where(signal_ > 0.5, "buy", np.where(signal_ < -0.5, "sell", "hold"))
+
+    processes = []
+    with restored_mlflow_state(), pytest.MonkeyPatch.context() as mp:
+        # Requirement inference loads the model in a subprocess: MLflow's
+        # feature, not under test, and seconds on a busy machine.
+        mp.setattr(
+            mlflow.models,
+            "infer_pip_requirements",
+            lambda *args, fallback=None, **kwargs: fallback,
+        )
+        mlflow.set_tracking_uri(tracking_uri)
+        experiment = mlflow.create_experiment(
+            "serving", artifact_location=str(folder / "artifacts")
+        )
+        mlflow.set_experiment(experiment_id=experiment)
+        tracking.autolog()
+        try:
+            pipe = make_ensemble_pipeline(
+                preset="fast",
+                sequence_length=SEQUENCE_LENGTH,
+                device="cpu",
+                random_state=0,
+            ).set_params(**TINY)
+            pipe.fit(X, y)
+            run_id = mlflow.last_active_run().info.run_id
+            with mlflow.start_run(run_id=run_id):
+                tracking.log_model(
+                    pipe, "safe_model", format="safe", input_example=X.iloc[:5]
+                )
+        finally:
+            mlflow.sklearn.autolog(disable=True)
+    try:
+        urls = {}
+        for name in MODELS:
+            log = folder / f"{name}.log"
+            process, url = start_scoring_server(
+                f"runs:/{run_id}/{name}", tracking_uri, log
+            )
+            processes.append(process)
+            urls[name] = (url, process, log)
+        for url, process, log in urls.values():
+            wait_until_up(url, process, log)
+        yield {name: url for name, (url, _, _) in urls.items()}, pipe, X
+    finally:
+        for process in processes:
+            stop(process)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_batch_predictions_match_in_process(served, name):
+    urls, pipe, X = served
+    predictions, _ = invoke(urls[name], X)
+    assert predictions == pipe.predict(X).tolist()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_real_time_last_window(served, name):
+    """Send the last `sequence_length` rows; the last answer is the prediction
+    the model makes for that time step with the whole history."""
+    urls, pipe, X = served
+    expected = pipe.predict(X)
+    steps = range(len(X) - 20, len(X))
+
+    def ask(t):
+        window = X.iloc[t - SEQUENCE_LENGTH + 1 : t + 1]
+        predictions, seconds = invoke(urls[name], window)
+        return t, predictions, seconds
+
+    sequential = [ask(t) for t in steps]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # 20 concurrent requests
+        concurrent = list(pool.map(ask, steps))
+    for t, predictions, _ in sequential + concurrent:
+        assert len(predictions) == SEQUENCE_LENGTH
+        assert predictions[-1] == expected[t]
+    latency = statistics.median(seconds for _, _, seconds in sequential)
+    print(f"{name}: median latency {1000 * latency:.1f} ms per request")
+    assert latency < 10  # an answer, not a benchmark (see docs/tracking.md)
+
+
+def test_schema_violations_are_rejected(served):
+    urls, _, X = served
+    with pytest.raises(urllib.error.HTTPError) as error:
+        invoke(urls["safe_model"], X.drop(columns="macd").iloc[:SEQUENCE_LENGTH])
+    assert error.value.code == 400
+    assert "macd" in error.value.read().decode()
