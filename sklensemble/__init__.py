@@ -11,6 +11,7 @@ from ._features import MarketFeatures
 from ._io import load, save
 from ._neural import AttentionLSTMClassifier, TransformerClassifier
 from ._pipeline import make_ensemble_pipeline
+from ._serving import predict_proba_last
 from ._splits import PurgedWalkForwardSplit
 from ._windowing import SequenceWindower
 
@@ -26,6 +27,7 @@ __all__ = [
     "TransformerClassifier",
     "XGBoostClassifier",
     "make_ensemble_pipeline",
+    "predict_proba_last",
     "load",
     "save",
     "__version__",

@@ -17,6 +17,7 @@ from sklensemble import (
     TransformerClassifier,
     XGBoostClassifier,
     make_ensemble_pipeline,
+    predict_proba_last,
 )
 
 TINY = {
@@ -137,9 +138,17 @@ class TestFitted:
     def test_single_step_prediction_on_the_last_window(self, fitted, market_rows):
         X, _ = market_rows
         # What a service does per new bar: the last sequence_length rows.
-        last = fitted.predict_proba(X.iloc[-5:])[-1]
-        assert last.shape == (3,)
-        np.testing.assert_allclose(last.sum(), 1.0)
+        window = X.iloc[-5:]
+        full = fitted.predict_proba(window)[-1]
+        fast = predict_proba_last(fitted, window)
+        assert fast.shape == (3,)
+        np.testing.assert_allclose(fast, full, rtol=0, atol=1e-12)
+        # ... and with more rows than the window, still the newest row's answer
+        np.testing.assert_allclose(
+            predict_proba_last(fitted, X.iloc[-40:]), fitted.predict_proba(X.iloc[-40:])[-1],
+            rtol=0, atol=1e-12,
+        )
+        assert not np.allclose(predict_proba_last(fitted, X.iloc[-41:-1]), fast)
 
 
 class TestWorkflows:
