@@ -1,4 +1,4 @@
-"""The jobs behind the command line: demo, fit, predict.
+"""The jobs behind the command line: demo, fit, predict, tune.
 
 Each job reads its options from an ``argparse.Namespace`` and reports through
 ``say`` (``print``, or a no-op with ``--quiet``). User errors raise
@@ -273,7 +273,8 @@ def demo(args, say):
         say(f"MLflow run {run_id} in {uri} (browse: mlflow ui --backend-store-uri {uri})")
 
 
-def fit(args, say):
+def training_data(args):
+    """X, y and (for OHLCV input) the close prices of the fit/tune commands."""
     table = read_table(args.data)
     if args.target_from:
         X, y, close = features_and_labels(table, args.target_from, args.horizon, args.threshold)
@@ -287,6 +288,11 @@ def fit(args, say):
         X = _numeric(table.drop(columns=args.label_column), args.data)
         keep = y.notna()
         X, y, close = X[keep], y[keep], None
+    return X, y, close
+
+
+def fit(args, say):
+    X, y, close = training_data(args)
     pipe, _, length = build_pipeline(args, say)
     _check_rows(X, length, args.cv)
     if close is not None:
@@ -324,3 +330,31 @@ def predict(args, say):
         say(f"{len(frame)} predictions written to {args.out}")
     else:
         frame.to_csv(sys.stdout)
+
+
+def tune(args, say):
+    try:
+        from .tuning import tune as run_study
+    except ImportError as exc:
+        raise JobError(f"{exc}; install the tuning extra: pip install 'sklensemble[tuning]'")
+    from . import PurgedWalkForwardSplit
+
+    X, y, _ = training_data(args)
+    pipe, _, length = build_pipeline(args, say)
+    n_splits = max(args.cv, 2)
+    _check_rows(X, length, n_splits)
+    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    cv = PurgedWalkForwardSplit(n_splits=n_splits, purge=args.horizon)
+    say(f"Tuning: {args.trials} trials, objectives {objectives}, {n_splits} folds ...")
+    result = run_study(
+        pipe, X, y, cv=cv, n_trials=args.trials, timeout=args.timeout,
+        objectives=objectives, storage=args.storage, study_name=args.study,
+        random_state=args.seed, refit=False,
+        show_progress_bar=not args.quiet and sys.stderr.isatty(),
+    )
+    trials = result.trials_dataframe()
+    values = ", ".join(f"{k} {v:.4f}" for k, v in result.best_values_.items())
+    say(f"{len(trials)} trials in the study; Pareto front of "
+        f"{len(result.pareto_front_)}; chosen trial: {values}")
+    for name, value in result.best_params_.items():
+        say(f"  {name} = {value!r}")

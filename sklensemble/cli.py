@@ -1,4 +1,4 @@
-"""Command line: ``sklensemble demo | fit | predict`` (also ``python -m sklensemble``).
+"""Command line: ``sklensemble demo | fit | predict | tune`` (also ``python -m sklensemble``).
 
 Every user error (a missing file or column, too few rows, non-numeric data)
 is one line on stderr and exit code 2, never a traceback.
@@ -63,6 +63,24 @@ def build_parser():
     fit.add_argument("--out", required=True, help="model file to write")
     _add_output_options(fit)
 
+    tune = commands.add_parser("tune", help="Optuna search over the ensemble's parameters")
+    tune.add_argument("data", help="CSV or Parquet file, rows in time order")
+    target = tune.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-from", metavar="PRICE_COLUMN",
+                        help="OHLCV input: build features, label by this price")
+    target.add_argument("--label-column", help="feature input: the labels' column")
+    tune.add_argument("--trials", type=int, default=20, help="trials to run here")
+    tune.add_argument("--objectives", default="balanced_accuracy",
+                      help="comma-separated, e.g. balanced_accuracy,fit_time")
+    tune.add_argument("--storage", default=None,
+                      help="Optuna storage URL shared by several workers "
+                      "(e.g. sqlite:///study.db or postgresql://...)")
+    tune.add_argument("--study", default=None, help="study name (with --storage)")
+    tune.add_argument("--timeout", type=float, default=None, help="seconds")
+    _add_model_options(tune)
+    _add_label_options(tune)
+    _add_output_options(tune)
+
     predict = commands.add_parser("predict", help="probabilities and labels per row")
     predict.add_argument("model", help="a model written by 'sklensemble fit'")
     predict.add_argument("data", help="CSV or Parquet file")
@@ -82,6 +100,8 @@ def main(argv=None):
             _jobs.fit(args, say)
         elif args.command == "predict":
             _jobs.predict(args, say)
+        elif args.command == "tune":
+            _jobs.tune(args, say)
     except (CLIError, _jobs.JobError, ValueError, FileNotFoundError, KeyError) as exc:
         message = str(exc).strip().strip("'\"") or type(exc).__name__
         print(f"sklensemble: error: {message}", file=sys.stderr)

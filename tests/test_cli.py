@@ -107,3 +107,16 @@ def test_user_errors_are_one_line_and_exit_2(argv_tail, message, bars_csv, tmp_p
     err = capsys.readouterr().err
     assert err.startswith("sklensemble: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_tune_on_a_shared_storage(bars_csv, tmp_path, capsys):
+    pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    argv = ["tune", str(bars_csv), "--target-from", "close", "--trials", "2",
+            "--cv", "2", "--sequence-length", "5", "--storage", storage,
+            "--study", "cli", "--objectives", "balanced_accuracy,fit_time"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # a second worker joins the same study
+    out = capsys.readouterr().out
+    assert "4 trials in the study" in out
+    assert "ensemble__" in out  # the chosen parameters, by nested name
