@@ -127,7 +127,7 @@ def evaluate(pipe, X, y, close, args, say):
     say(f"Walk-forward evaluation: {args.cv} folds, purge {args.horizon} bars ...")
     results, predictions = walk_forward(
         pipe, X, y, cv, prices=close, return_predictions=True,
-        verbose=args.verbose,
+        verbose=args.verbose, progress=not args.quiet,
     )
     summary = summarize(results)
     columns = ["accuracy", "balanced_accuracy", "f1_macro", "log_loss",
@@ -211,25 +211,34 @@ def _save(fig, path):
     return path
 
 
-def log_to_mlflow(uri, params, summary, artifacts, pipe, say):
-    """One MLflow run with parameters, mean walk-forward scores and artifacts."""
+def log_to_mlflow(uri, params, summary, artifacts, say):
+    """One MLflow run with parameters, mean walk-forward scores and artifacts.
+
+    Written through an explicit client: the process's global MLflow state
+    (tracking URI, active experiment) is left as it was.
+    """
     try:
-        import mlflow
+        from mlflow.tracking import MlflowClient
     except ImportError:
         say("MLflow is not installed: run not logged (pip install 'sklensemble[tracking]').")
         return None
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("sklensemble-demo")
-    with mlflow.start_run(run_name="demo") as run:
-        mlflow.log_params(params)
-        if summary is not None:
-            for model, row in summary.iterrows():
-                for metric, value in row.items():
-                    if pd.notna(value) and metric != "n_folds":
-                        mlflow.log_metric(f"{model}.{metric}", float(value))
-        for path in artifacts:
-            mlflow.log_artifact(str(path))
-    return run.info.run_id
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("sklensemble-demo")
+    experiment_id = (
+        experiment.experiment_id if experiment else client.create_experiment("sklensemble-demo")
+    )
+    run_id = client.create_run(experiment_id, run_name="demo").info.run_id
+    for key, value in params.items():
+        client.log_param(run_id, key, value)
+    if summary is not None:
+        for model, row in summary.iterrows():
+            for metric, value in row.items():
+                if pd.notna(value) and metric != "n_folds":
+                    client.log_metric(run_id, f"{model}.{metric}", float(value))
+    for path in artifacts:
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id)
+    return run_id
 
 
 # -- jobs -------------------------------------------------------------------
@@ -264,7 +273,7 @@ def demo(args, say):
     params = dict(preset=preset, sequence_length=length, horizon=args.horizon,
                   cv=args.cv, seed=args.seed, device=args.device)
     summary = summarize(results) if results is not None else None
-    run_id = log_to_mlflow(uri, params, summary, artifacts, pipe, say)
+    run_id = log_to_mlflow(uri, params, summary, artifacts, say)
     say(f"Done in {time.perf_counter() - start:.0f} s. Wrote to {out}/:")
     for path in artifacts:
         say(f"  {path.name}")

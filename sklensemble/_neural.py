@@ -386,7 +386,7 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
     >>> X = rng.normal(size=(200, 5, 3))
     >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
     >>> clf = AttentionLSTMClassifier(hidden_size=8, num_layers=1, num_heads=2,
-    ...                               max_epochs=30, random_state=0).fit(X, y)
+    ...                               max_epochs=30, lr=1e-2, random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     >>> bool(clf.score(X, y) > 0.8)
@@ -503,7 +503,7 @@ class TransformerClassifier(_SequenceClassifierBase):
     >>> X = rng.normal(size=(200, 5, 3))
     >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
     >>> clf = TransformerClassifier(d_model=16, num_layers=1, num_heads=2,
-    ...                             max_epochs=30, random_state=0).fit(X, y)
+    ...                             max_epochs=30, lr=1e-2, random_state=0).fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
     >>> bool(clf.score(X, y) > 0.8)

@@ -20,6 +20,7 @@ left open at the fold's end is not charged to close.
 """
 
 import numbers
+import sys
 import time
 import warnings
 
@@ -170,6 +171,7 @@ def walk_forward(
     periods_per_year=252,
     return_predictions=False,
     verbose=False,
+    progress=False,
 ):
     """Fit a clone of ``pipe`` per fold and score it with its members and baselines.
 
@@ -232,6 +234,10 @@ def walk_forward(
         Also return the per-row predictions.
     verbose : bool, default=False
         Print each fold's fit time.
+    progress : bool, default=False
+        Draw a one-line progress bar of the folds on stderr while they run,
+        erased at the end; drawn only when stderr is a terminal, so logs and
+        pipes stay clean.
 
     Returns
     -------
@@ -303,6 +309,8 @@ def walk_forward(
 
     rows, predictions = [], []
     for fold, (train, test) in enumerate(splits):
+        if progress:
+            _draw_progress(fold, len(splits))
         start = time.perf_counter()
         fitted = clone(pipe).fit(_take(X, train), y[train])
         fit_times = {"ensemble": time.perf_counter() - start}
@@ -340,6 +348,8 @@ def walk_forward(
             trader.trade(row, None, np.ones(len(test)), test, holding_period=1)
             rows.append(row)
 
+    if progress:
+        _draw_progress(len(splits), len(splits))
     columns = ["fold", "model", "test_start", "test_end", "n_train", "n_test"]
     columns += ["fit_time", *_SCORE_COLUMNS]
     columns += _BACKTEST_COLUMNS if trader is not None else []
@@ -376,6 +386,18 @@ class _Trader:
             frame["position"] = result["positions"]
             frame["next_return"] = next_returns
             frame["strategy_return"] = result["net_returns"]
+
+
+def _draw_progress(done, total, width=30):
+    """A fold progress bar on an interactive stderr, erased when done."""
+    if not sys.stderr.isatty():
+        return
+    if done >= total:
+        sys.stderr.write("\r\x1b[2K")
+    else:
+        bar = "#" * int(width * done / total)
+        sys.stderr.write(f"\r\x1b[2Kwalk-forward [{bar:<{width}}] fold {done + 1}/{total}")
+    sys.stderr.flush()
 
 
 def summarize(results):

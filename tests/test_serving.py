@@ -79,7 +79,12 @@ def start_scoring_server(model_uri, tracking_uri, log):
         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
         "--workers", "1",
     ]  # fmt: skip
-    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri)
+    # MLflow starts the server as `uvicorn ...` through the shell: the
+    # interpreter's bin folder must be on PATH even when the venv is not
+    # activated (as in CI).
+    bin_dir = os.path.dirname(sys.executable)
+    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri, PATH=path)
     with open(log, "w") as out:
         process = subprocess.Popen(
             command,
