@@ -35,8 +35,10 @@ def make_rows(n_rows, n_features=20, seed=0):
 def fit_pipeline(n_rows, args):
     X, y = make_rows(n_rows)
     pipe = make_ensemble_pipeline(
-        preset=args.preset, sequence_length=args.sequence_length,
-        random_state=0, n_jobs=args.n_jobs,
+        preset=args.preset,
+        sequence_length=args.sequence_length,
+        random_state=0,
+        n_jobs=args.n_jobs,
     )
     if args.max_epochs:
         pipe.set_params(
@@ -74,7 +76,9 @@ def latency(pipe, X, sequence_length, n_calls):
             lambda: pipe.predict_proba(window)[-1], n_calls
         ),
     }
-    print(f"single-step prediction from the last {sequence_length} rows, {n_calls} calls:")
+    print(
+        f"single-step prediction from the last {sequence_length} rows, {n_calls} calls:"
+    )
     for name, ms in results.items():
         p50, p99 = np.percentile(ms, [50, 99])
         print(f"  {name:34s} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
@@ -89,14 +93,20 @@ def plot(path, rows, fit_seconds, latencies_ms, preset):
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     left.plot(rows, fit_seconds, "o-")
-    left.set(xlabel="rows (x 20 features)", ylabel="fit seconds",
-             title=f"make_ensemble_pipeline(preset={preset!r}) fit time")
+    left.set(
+        xlabel="rows (x 20 features)",
+        ylabel="fit seconds",
+        title=f"make_ensemble_pipeline(preset={preset!r}) fit time",
+    )
     if latencies_ms is not None:
         right.hist(latencies_ms, bins=50)
         for q in (50, 99):
             right.axvline(np.percentile(latencies_ms, q), color="k", ls="--")
-        right.set(xlabel="ms per call", ylabel="calls",
-                  title="predict_proba_last latency (p50, p99)")
+        right.set(
+            xlabel="ms per call",
+            ylabel="calls",
+            title="predict_proba_last latency (p50, p99)",
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     print(f"plot written to {path}")
@@ -121,7 +131,9 @@ def main():
         pipe, X, seconds = fit_pipeline(n_rows, args)
         fit_seconds.append(seconds)
     # Latency of the last fit's model: the model size, not the rows, sets it.
-    latencies = latency(pipe, X, args.sequence_length, args.calls) if args.calls else None
+    latencies = (
+        latency(pipe, X, args.sequence_length, args.calls) if args.calls else None
+    )
     if args.plot:
         plot(args.plot, args.rows, fit_seconds, latencies, args.preset)
 

@@ -60,8 +60,12 @@ def hand_loop(X, y, epochs, batch_size, device, amp):
 
 def sklensemble_loop(X, y, epochs, batch_size, device):
     clf = AttentionLSTMClassifier(
-        **ARCH, max_epochs=epochs, batch_size=batch_size, validation_fraction=None,
-        device=device, random_state=0,
+        **ARCH,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        validation_fraction=None,
+        device=device,
+        random_state=0,
     ).fit(X, y)
     return [row["dur"] for row in clf.net_.history]
 
@@ -71,11 +75,19 @@ def skorch_default_loop(X, y, epochs, batch_size, device):
 
     torch.manual_seed(0)
     net = NeuralNetClassifier(
-        AttentionLSTM, module__n_features=X.shape[2], module__n_classes=3,
+        AttentionLSTM,
+        module__n_features=X.shape[2],
+        module__n_classes=3,
         **{f"module__{k}": v for k, v in ARCH.items()},
-        criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.AdamW,
-        lr=1e-3, optimizer__weight_decay=1e-2, max_epochs=epochs,
-        batch_size=batch_size, train_split=None, device=device, verbose=0,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        lr=1e-3,
+        optimizer__weight_decay=1e-2,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        train_split=None,
+        device=device,
+        verbose=0,
         iterator_train__shuffle=True,
     )
     net.fit(np.ascontiguousarray(X), y)
@@ -88,9 +100,13 @@ def main():
     parser.add_argument("--n-features", type=int, default=16)
     parser.add_argument("--sequence-length", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=5, help="alternating rounds of one epoch")
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="alternating rounds of one epoch"
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--amp", action="store_true", help="mixed precision (hand loop)")
+    parser.add_argument(
+        "--amp", action="store_true", help="mixed precision (hand loop)"
+    )
     parser.add_argument("--skip-skorch-default", action="store_true")
     args = parser.parse_args()
 
@@ -115,11 +131,19 @@ def main():
     ]
     if not args.skip_skorch_default:
         default = skorch_default_loop(X, y, *run)
-        rows.append(("skorch default (per-sample Dataset)", default,
-                     statistics.median(default) / statistics.median(hand)))
+        rows.append(
+            (
+                "skorch default (per-sample Dataset)",
+                default,
+                statistics.median(default) / statistics.median(hand),
+            )
+        )
     for name, times, ratio in rows:
-        print(f"{name:42s} {statistics.median(times):8.3f} s/epoch   ratio {ratio:5.3f}")
+        print(
+            f"{name:42s} {statistics.median(times):8.3f} s/epoch   ratio {ratio:5.3f}"
+        )
     print(f"per-round ratios sklensemble/hand: {', '.join(f'{r:.3f}' for r in ratios)}")
+
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ while turning the input rows into windows and reading one batch of 256
 windows from them: SequenceWindower (a strided view) against naive stacking
 of a copy of every window. The input rows themselves are not counted.
 
-    python benchmarks/bench_windowing_memory.py   # 200,000 rows x 32 features x 60 steps
+    python benchmarks/bench_windowing_memory.py   # 200,000 rows x 32 x 60 steps
 """
 
 import argparse
@@ -41,11 +41,17 @@ def main():
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=60)
     args = parser.parse_args()
-    X = np.random.RandomState(0).normal(size=(args.rows, args.features)).astype(np.float32)
+    X = (
+        np.random.RandomState(0)
+        .normal(size=(args.rows, args.features))
+        .astype(np.float32)
+    )
     length = args.sequence_length
     full = args.rows * length * args.features * 4 / 2**20
-    print(f"{args.rows} rows x {args.features} features x {length} steps, float32 "
-          f"(input {X.nbytes / 2**20:.0f} MiB; all windows as an array {full:.0f} MiB)")
+    print(
+        f"{args.rows} rows x {args.features} features x {length} steps, float32 "
+        f"(input {X.nbytes / 2**20:.0f} MiB; all windows as an array {full:.0f} MiB)"
+    )
     view = peak_mib(windower, X, length)
     stacked = peak_mib(naive, X, length)
     print(f"SequenceWindower peak  {view:8.1f} MiB")

@@ -21,9 +21,9 @@ from scipy.optimize import minimize
 from scipy.sparse import issparse
 from sklearn.base import ClassifierMixin, TransformerMixin, clone, is_classifier
 from sklearn.ensemble._base import _BaseHeterogeneousEnsemble
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
-from sklearn.exceptions import NotFittedError
 from sklearn.utils import Bunch, check_random_state, get_tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._repr_html.estimator import _VisualBlock
@@ -33,9 +33,8 @@ from sklearn.utils.validation import (
     _check_feature_names,
     _check_feature_names_in,
     _check_n_features,
-    check_array,
     _check_sample_weight,
-    check_is_fitted,
+    check_array,
     has_fit_parameter,
     validate_data,
 )
@@ -475,7 +474,9 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             importances[name] = None if native is None else _normalise(native)
             needs_permutation |= native is None and self.importance == "auto"
         self._importance_tail = (
-            self._tail_for_importance(X, y, sample_weight) if needs_permutation else None
+            self._tail_for_importance(X, y, sample_weight)
+            if needs_permutation
+            else None
         )
         return importances
 
@@ -623,13 +624,16 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
+        return self._weighted_proba(X, last_only=False)
+
+    def _weighted_proba(self, X, last_only):
         self._check_fitted()
         X = self._validate_X(X, reset=False)
         proba = None
         for est, weight in zip(self.estimators_, self.weights_.values(), strict=True):
             if weight == 0:
                 continue
-            member = weight * self._aligned_proba(est, X)
+            member = weight * self._aligned_proba(est, X, last_only=last_only)
             proba = member if proba is None else proba + member
         return proba
 
@@ -655,15 +659,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         proba : ndarray of shape (1, n_classes)
             Columns follow ``classes_``.
         """
-        self._check_fitted()
-        X = self._validate_X(X, reset=False)
-        proba = None
-        for est, weight in zip(self.estimators_, self.weights_.values(), strict=True):
-            if weight == 0:
-                continue
-            member = weight * self._aligned_proba(est, X, last_only=True)
-            proba = member if proba is None else proba + member
-        return proba
+        return self._weighted_proba(X, last_only=True)
 
     def predict(self, X):
         """Class with the highest weighted mean probability.

@@ -48,14 +48,12 @@ def read_table(path):
 def _numeric(table, path):
     bad = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
     if bad:
-        raise JobError(
-            f"{path}: columns {bad} are not numeric; convert or drop them"
-        )
+        raise JobError(f"{path}: columns {bad} are not numeric; convert or drop them")
     return table
 
 
 def features_and_labels(bars, price_column="close", horizon=None, threshold=None):
-    """MarketFeatures and forward-return labels of OHLCV bars, unlabeled rows dropped."""
+    """MarketFeatures and forward-return labels of OHLCV bars, unlabeled dropped."""
     from . import MarketFeatures
     from .labels import drop_unlabeled, return_labels
 
@@ -97,9 +95,13 @@ def build_pipeline(args, say):
     from . import make_ensemble_pipeline
 
     preset = resolve_preset(args.preset, args.device, say)
-    length = args.sequence_length or (60 if preset == "default" else FAST_SEQUENCE_LENGTH)
+    length = args.sequence_length or (
+        60 if preset == "default" else FAST_SEQUENCE_LENGTH
+    )
     pipe = make_ensemble_pipeline(
-        preset=preset, sequence_length=length, device=args.device,
+        preset=preset,
+        sequence_length=length,
+        device=args.device,
         random_state=args.seed,
     )
     return pipe, preset, length
@@ -123,15 +125,30 @@ def evaluate(pipe, X, y, close, args, say):
     if not args.cv:
         return None, None
     test_size = min(TEST_BLOCK_ROWS, len(X) // (args.cv + 1))
-    cv = PurgedWalkForwardSplit(n_splits=args.cv, test_size=test_size, purge=args.horizon)
+    cv = PurgedWalkForwardSplit(
+        n_splits=args.cv, test_size=test_size, purge=args.horizon
+    )
     say(f"Walk-forward evaluation: {args.cv} folds, purge {args.horizon} bars ...")
     results, predictions = walk_forward(
-        pipe, X, y, cv, prices=close, return_predictions=True,
-        verbose=args.verbose, progress=not args.quiet,
+        pipe,
+        X,
+        y,
+        cv,
+        prices=close,
+        return_predictions=True,
+        verbose=args.verbose,
+        progress=not args.quiet,
     )
     summary = summarize(results)
-    columns = ["accuracy", "balanced_accuracy", "f1_macro", "log_loss",
-               "sharpe", "cumulative_return", "max_drawdown"]
+    columns = [
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "log_loss",
+        "sharpe",
+        "cumulative_return",
+        "max_drawdown",
+    ]
     say(summary[[c for c in columns if c in summary]].round(3).to_string())
     return results, predictions
 
@@ -183,7 +200,10 @@ def write_plots(out, predictions, pipe, y, say):
     paths = []
     ens = predictions[predictions["model"] == "ensemble"]
     fig, ax = plt.subplots(figsize=(9, 4))
-    ax.plot((1 + ens["strategy_return"].fillna(0)).cumprod(), label="ensemble long/short/flat")
+    ax.plot(
+        (1 + ens["strategy_return"].fillna(0)).cumprod(),
+        label="ensemble long/short/flat",
+    )
     ax.plot((1 + ens["next_return"].fillna(0)).cumprod(), label="buy and hold")
     ax.set_title("Walk-forward equity (test blocks)")
     ax.legend()
@@ -220,12 +240,17 @@ def log_to_mlflow(uri, params, summary, artifacts, say):
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        say("MLflow is not installed: run not logged (pip install 'sklensemble[tracking]').")
+        say(
+            "MLflow is not installed: run not logged "
+            "(pip install 'sklensemble[tracking]')."
+        )
         return None
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("sklensemble-demo")
     experiment_id = (
-        experiment.experiment_id if experiment else client.create_experiment("sklensemble-demo")
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment("sklensemble-demo")
     )
     run_id = client.create_run(experiment_id, run_name="demo").info.run_id
     for key, value in params.items():
@@ -250,8 +275,10 @@ def demo(args, say):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bars = load_sp500()
-    say(f"S&P 500 daily bars {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d} "
-        f"({len(bars)} rows), bundled with the package.")
+    say(
+        f"S&P 500 daily bars {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d} "
+        f"({len(bars)} rows), bundled with the package."
+    )
     X, y, close = features_and_labels(bars, "close", args.horizon, args.threshold)
     counts = y.value_counts(normalize=True).round(2).to_dict()
     say(f"{X.shape[1]} causal features, {len(y)} labelled rows; classes {counts}")
@@ -270,8 +297,14 @@ def demo(args, say):
         artifacts += [out / "walk_forward.csv"]
         artifacts += write_plots(out, predictions, pipe, y, say)
     uri = args.tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
-    params = dict(preset=preset, sequence_length=length, horizon=args.horizon,
-                  cv=args.cv, seed=args.seed, device=args.device)
+    params = dict(
+        preset=preset,
+        sequence_length=length,
+        horizon=args.horizon,
+        cv=args.cv,
+        seed=args.seed,
+        device=args.device,
+    )
     summary = summarize(results) if results is not None else None
     run_id = log_to_mlflow(uri, params, summary, artifacts, say)
     say(f"Done in {time.perf_counter() - start:.0f} s. Wrote to {out}/:")
@@ -279,14 +312,19 @@ def demo(args, say):
         say(f"  {path.name}")
     say(f"  model format: {kind}")
     if run_id:
-        say(f"MLflow run {run_id} in {uri} (browse: mlflow ui --backend-store-uri {uri})")
+        say(
+            f"MLflow run {run_id} in {uri} "
+            f"(browse: mlflow ui --backend-store-uri {uri})"
+        )
 
 
 def training_data(args):
     """X, y and (for OHLCV input) the close prices of the fit/tune commands."""
     table = read_table(args.data)
     if args.target_from:
-        X, y, close = features_and_labels(table, args.target_from, args.horizon, args.threshold)
+        X, y, close = features_and_labels(
+            table, args.target_from, args.horizon, args.threshold
+        )
     else:
         if args.label_column not in table:
             raise JobError(
@@ -325,15 +363,20 @@ def predict(args, say):
     complete = X.notna().all(axis=1).to_numpy()
     if not complete.any():
         raise JobError(f"{args.data}: no row has every feature; pass more history")
-    frame = pd.DataFrame(np.nan, index=X.index,
-                         columns=[f"proba_{c}" for c in pipe.classes_])
+    frame = pd.DataFrame(
+        np.nan, index=X.index, columns=[f"proba_{c}" for c in pipe.classes_]
+    )
     proba = pipe.predict_proba(X[complete])
     frame.loc[complete] = proba
-    frame["label"] = pd.Series(pipe.classes_[proba.argmax(axis=1)],
-                               index=X.index[complete]).reindex(X.index)
+    frame["label"] = pd.Series(
+        pipe.classes_[proba.argmax(axis=1)], index=X.index[complete]
+    ).reindex(X.index)
     if not complete.all():
-        say(f"{(~complete).sum()} leading rows lack feature history: no prediction "
-            "(empty cells).", file=sys.stderr)
+        say(
+            f"{(~complete).sum()} leading rows lack feature history: no prediction "
+            "(empty cells).",
+            file=sys.stderr,
+        )
     if args.out:
         frame.to_csv(args.out)
         say(f"{len(frame)} predictions written to {args.out}")
@@ -345,7 +388,9 @@ def tune(args, say):
     try:
         from .tuning import tune as run_study
     except ImportError as exc:
-        raise JobError(f"{exc}; install the tuning extra: pip install 'sklensemble[tuning]'")
+        raise JobError(
+            f"{exc}; install the tuning extra: pip install 'sklensemble[tuning]'"
+        ) from exc
     from . import PurgedWalkForwardSplit
 
     X, y, _ = training_data(args)
@@ -356,14 +401,24 @@ def tune(args, say):
     cv = PurgedWalkForwardSplit(n_splits=n_splits, purge=args.horizon)
     say(f"Tuning: {args.trials} trials, objectives {objectives}, {n_splits} folds ...")
     result = run_study(
-        pipe, X, y, cv=cv, n_trials=args.trials, timeout=args.timeout,
-        objectives=objectives, storage=args.storage, study_name=args.study,
-        random_state=args.seed, refit=False,
+        pipe,
+        X,
+        y,
+        cv=cv,
+        n_trials=args.trials,
+        timeout=args.timeout,
+        objectives=objectives,
+        storage=args.storage,
+        study_name=args.study,
+        random_state=args.seed,
+        refit=False,
         show_progress_bar=not args.quiet and sys.stderr.isatty(),
     )
     trials = result.trials_dataframe()
     values = ", ".join(f"{k} {v:.4f}" for k, v in result.best_values_.items())
-    say(f"{len(trials)} trials in the study; Pareto front of "
-        f"{len(result.pareto_front_)}; chosen trial: {values}")
+    say(
+        f"{len(trials)} trials in the study; Pareto front of "
+        f"{len(result.pareto_front_)}; chosen trial: {values}"
+    )
     for name, value in result.best_params_.items():
         say(f"  {name} = {value!r}")

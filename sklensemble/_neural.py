@@ -1,4 +1,4 @@
-"""scikit-learn classifiers around skorch: AttentionLSTMClassifier, TransformerClassifier.
+"""scikit-learn classifiers around skorch: the attention-LSTM and the Transformer.
 
 Composition, not inheritance: each classifier is a plain scikit-learn
 estimator that builds and trains a skorch ``NeuralNetClassifier`` inside
@@ -348,7 +348,7 @@ _NOTES_DOC = """
 
 class AttentionLSTMClassifier(_SequenceClassifierBase):
     __doc__ = (
-        """Bidirectional LSTM with multi-head self-attention, as a scikit-learn classifier.
+        """Bidirectional LSTM with multi-head self-attention, as a sklearn classifier.
 
     A stack of bidirectional LSTM layers reads each sequence; multi-head
     self-attention (residual, LayerNorm) mixes its outputs across time; a
@@ -580,4 +580,3 @@ class TransformerClassifier(_SequenceClassifierBase):
             dropout=self.dropout,
             pooling=self.pooling,
         )
-

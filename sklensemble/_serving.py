@@ -1,6 +1,7 @@
 """predict_proba_last: one prediction per new bar, computing only that bar."""
 
 from sklearn.pipeline import Pipeline
+
 from ._ensemble import SoftVotingEnsemble
 
 
@@ -42,7 +43,8 @@ def predict_proba_last(model, X):
     >>> X, y = rng.normal(size=(100, 3)), rng.randint(0, 2, 100)
     >>> pipe = make_pipeline(RobustScaler(), SoftVotingEnsemble(
     ...     [("logreg", LogisticRegression())])).fit(X, y)
-    >>> bool(np.allclose(predict_proba_last(pipe, X[-10:]), pipe.predict_proba(X[-10:])[-1]))
+    >>> last = predict_proba_last(pipe, X[-10:])
+    >>> bool(np.allclose(last, pipe.predict_proba(X[-10:])[-1]))
     True
     """
     steps = model.steps if isinstance(model, Pipeline) else [("model", model)]

@@ -155,7 +155,11 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         """
         check_is_fitted(self)
         X = validate_data(
-            self, X, dtype=[np.float32, np.float64], ensure_all_finite=False, reset=False
+            self,
+            X,
+            dtype=[np.float32, np.float64],
+            ensure_all_finite=False,
+            reset=False,
         )
         return make_windows(X, self.sequence_length, self.padding)
 

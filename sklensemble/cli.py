@@ -1,4 +1,4 @@
-"""Command line: ``sklensemble demo | fit | predict | tune`` (also ``python -m sklensemble``).
+"""Command line: ``sklensemble demo | fit | predict | tune`` (or ``python -m``).
 
 Every user error (a missing file or column, too few rows, non-numeric data)
 is one line on stderr and exit code 2, never a traceback.
@@ -15,21 +15,38 @@ class CLIError(Exception):
 
 
 def _add_model_options(parser):
-    parser.add_argument("--preset", choices=["auto", "fast", "default"], default="auto",
-                        help="network sizes; auto = default on CUDA, fast on CPU")
+    parser.add_argument(
+        "--preset",
+        choices=["auto", "fast", "default"],
+        default="auto",
+        help="network sizes; auto = default on CUDA, fast on CPU",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--sequence-length", type=int, default=None,
-                        help="look-back window of the sequence members")
-    parser.add_argument("--cv", type=int, default=4, help="walk-forward folds (0: none)")
+    parser.add_argument(
+        "--sequence-length",
+        type=int,
+        default=None,
+        help="look-back window of the sequence members",
+    )
+    parser.add_argument(
+        "--cv", type=int, default=4, help="walk-forward folds (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
 def _add_label_options(parser):
-    parser.add_argument("--horizon", type=int, default=_jobs.LABELS["horizon"],
-                        help="bars ahead of the forward return that labels a bar")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="fixed hold band (return fraction); default: "
-                        "volatility-scaled band")
+    parser.add_argument(
+        "--horizon",
+        type=int,
+        default=_jobs.LABELS["horizon"],
+        help="bars ahead of the forward return that labels a bar",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="fixed hold band (return fraction); default: volatility-scaled band",
+    )
 
 
 def _add_output_options(parser):
@@ -38,7 +55,9 @@ def _add_output_options(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="sklensemble", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="sklensemble", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
@@ -47,34 +66,50 @@ def build_parser():
     _add_model_options(demo)
     _add_label_options(demo)
     demo.add_argument("--out", default="sklensemble-demo", help="output folder")
-    demo.add_argument("--tracking-uri", default=None,
-                      help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)")
+    demo.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)",
+    )
     _add_output_options(demo)
 
     fit = commands.add_parser("fit", help="fit the ensemble on your own CSV/Parquet")
     fit.add_argument("data", help="CSV or Parquet file, rows in time order")
     target = fit.add_mutually_exclusive_group(required=True)
-    target.add_argument("--target-from", metavar="PRICE_COLUMN",
-                        help="OHLCV input: build features, label by this price's "
-                        "forward return")
+    target.add_argument(
+        "--target-from",
+        metavar="PRICE_COLUMN",
+        help="OHLCV input: build features, label by this price's forward return",
+    )
     target.add_argument("--label-column", help="feature input: the labels' column")
     _add_model_options(fit)
     _add_label_options(fit)
     fit.add_argument("--out", required=True, help="model file to write")
     _add_output_options(fit)
 
-    tune = commands.add_parser("tune", help="Optuna search over the ensemble's parameters")
+    tune = commands.add_parser(
+        "tune", help="Optuna search over the ensemble's parameters"
+    )
     tune.add_argument("data", help="CSV or Parquet file, rows in time order")
     target = tune.add_mutually_exclusive_group(required=True)
-    target.add_argument("--target-from", metavar="PRICE_COLUMN",
-                        help="OHLCV input: build features, label by this price")
+    target.add_argument(
+        "--target-from",
+        metavar="PRICE_COLUMN",
+        help="OHLCV input: build features, label by this price",
+    )
     target.add_argument("--label-column", help="feature input: the labels' column")
     tune.add_argument("--trials", type=int, default=20, help="trials to run here")
-    tune.add_argument("--objectives", default="balanced_accuracy",
-                      help="comma-separated, e.g. balanced_accuracy,fit_time")
-    tune.add_argument("--storage", default=None,
-                      help="Optuna storage URL shared by several workers "
-                      "(e.g. sqlite:///study.db or postgresql://...)")
+    tune.add_argument(
+        "--objectives",
+        default="balanced_accuracy",
+        help="comma-separated, e.g. balanced_accuracy,fit_time",
+    )
+    tune.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL shared by several workers "
+        "(e.g. sqlite:///study.db or postgresql://...)",
+    )
     tune.add_argument("--study", default=None, help="study name (with --storage)")
     tune.add_argument("--timeout", type=float, default=None, help="seconds")
     _add_model_options(tune)

@@ -396,7 +396,9 @@ def _draw_progress(done, total, width=30):
         sys.stderr.write("\r\x1b[2K")
     else:
         bar = "#" * int(width * done / total)
-        sys.stderr.write(f"\r\x1b[2Kwalk-forward [{bar:<{width}}] fold {done + 1}/{total}")
+        sys.stderr.write(
+            f"\r\x1b[2Kwalk-forward [{bar:<{width}}] fold {done + 1}/{total}"
+        )
     sys.stderr.flush()
 
 

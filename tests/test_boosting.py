@@ -24,6 +24,7 @@ FAST = {
 }
 BOOSTERS = list(FAST)
 
+
 def make(cls, **params):
     return cls(**{**FAST[cls], "random_state": 0, **params})
 

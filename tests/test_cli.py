@@ -39,8 +39,20 @@ def bars_csv(tmp_path_factory):
 
 def test_fit_then_predict_on_ohlcv(bars_csv, tmp_path, capsys):
     model = tmp_path / "model.skens"
-    code = main(["fit", str(bars_csv), "--target-from", "close", "--cv", "2",
-                 "--sequence-length", "5", "--out", str(model)])
+    code = main(
+        [
+            "fit",
+            str(bars_csv),
+            "--target-from",
+            "close",
+            "--cv",
+            "2",
+            "--sequence-length",
+            "5",
+            "--out",
+            str(model),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "ensemble" in out and "prior" in out  # the walk-forward table
@@ -65,10 +77,35 @@ def test_fit_on_a_feature_table_with_labels(tmp_path):
     table["target"] = np.where(table["a"].shift(1) > 0, "buy", "sell")
     table.to_csv(tmp_path / "features.csv", index=False)
     model = tmp_path / "m.skens"
-    assert main(["fit", str(tmp_path / "features.csv"), "--label-column", "target",
-                 "--cv", "0", "--out", str(model), "--quiet"]) == 0
-    assert main(["predict", str(model), str(tmp_path / "features.csv"),
-                 "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(tmp_path / "features.csv"),
+                "--label-column",
+                "target",
+                "--cv",
+                "0",
+                "--out",
+                str(model),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(tmp_path / "features.csv"),
+                "--out",
+                str(tmp_path / "p.csv"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(pd.read_csv(tmp_path / "p.csv")) == 400
 
 
@@ -79,8 +116,14 @@ def test_demo_writes_plots_model_and_mlflow_run(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr("sklensemble.datasets.load_sp500", lambda: bars)
     out = tmp_path / "demo"
     assert main(["demo", "--cv", "2", "--sequence-length", "5", "--out", str(out)]) == 0
-    for name in ("model.skens", "walk_forward.csv", "equity_curve.png",
-                 "confusion_matrix.png", "feature_importance.png", "mlflow.db"):
+    for name in (
+        "model.skens",
+        "walk_forward.csv",
+        "equity_curve.png",
+        "confusion_matrix.png",
+        "feature_importance.png",
+        "mlflow.db",
+    ):
         assert (out / name).exists(), name
     text = capsys.readouterr().out
     assert "MLflow run" in text and str(out) in text
@@ -96,13 +139,19 @@ def test_demo_writes_plots_model_and_mlflow_run(monkeypatch, tmp_path, capsys):
         (["{text}", "--label-column", "y"], "not numeric"),
     ],
 )
-def test_user_errors_are_one_line_and_exit_2(argv_tail, message, bars_csv, tmp_path, capsys):
+def test_user_errors_are_one_line_and_exit_2(
+    argv_tail, message, bars_csv, tmp_path, capsys
+):
     short = tmp_path / "short.csv"
     pd.read_csv(bars_csv).head(120).to_csv(short, index=False)
     text = tmp_path / "text.csv"
     pd.DataFrame({"a": ["x", "y"] * 50, "y": [0, 1] * 50}).to_csv(text, index=False)
     paths = {"csv": bars_csv, "short": short, "text": text}
-    argv = ["fit"] + [a.format(**paths) for a in argv_tail] + ["--out", str(tmp_path / "m")]
+    argv = (
+        ["fit"]
+        + [a.format(**paths) for a in argv_tail]
+        + ["--out", str(tmp_path / "m")]
+    )
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("sklensemble: error: ") and message in err
@@ -112,9 +161,24 @@ def test_user_errors_are_one_line_and_exit_2(argv_tail, message, bars_csv, tmp_p
 def test_tune_on_a_shared_storage(bars_csv, tmp_path, capsys):
     pytest.importorskip("optuna")
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    argv = ["tune", str(bars_csv), "--target-from", "close", "--trials", "2",
-            "--cv", "2", "--sequence-length", "5", "--storage", storage,
-            "--study", "cli", "--objectives", "balanced_accuracy,fit_time"]
+    argv = [
+        "tune",
+        str(bars_csv),
+        "--target-from",
+        "close",
+        "--trials",
+        "2",
+        "--cv",
+        "2",
+        "--sequence-length",
+        "5",
+        "--storage",
+        storage,
+        "--study",
+        "cli",
+        "--objectives",
+        "balanced_accuracy,fit_time",
+    ]
     assert main(argv) == 0
     assert main(argv) == 0  # a second worker joins the same study
     out = capsys.readouterr().out

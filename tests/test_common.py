@@ -23,8 +23,14 @@ _NET = dict(max_epochs=40, batch_size=32, lr=1e-2, random_state=0, device="cpu")
 _TREES = dict(n_estimators=20, early_stopping_rounds=5, n_jobs=1, random_state=0)
 # Short windows so that the checks' small arrays have enough rows.
 _SHORT_FEATURES = dict(
-    return_horizons=(1, 2), volatility_window=2, rsi_window=2, macd_windows=(2, 3, 2),
-    bollinger_window=2, atr_window=2, volume_window=2, ma_windows=(2, 3),
+    return_horizons=(1, 2),
+    volatility_window=2,
+    rsi_window=2,
+    macd_windows=(2, 3, 2),
+    bollinger_window=2,
+    atr_window=2,
+    volume_window=2,
+    ma_windows=(2, 3),
 )
 
 ESTIMATORS = [
@@ -34,8 +40,10 @@ ESTIMATORS = [
     XGBoostClassifier(**_TREES),
     LightGBMClassifier(**_TREES, min_child_samples=2),
     SoftVotingEnsemble(
-        [("xgb", XGBoostClassifier(n_estimators=10, n_jobs=1, random_state=0)),
-         ("logreg", LogisticRegression())],
+        [
+            ("xgb", XGBoostClassifier(n_estimators=10, n_jobs=1, random_state=0)),
+            ("logreg", LogisticRegression()),
+        ],
         random_state=0,
     ),
     MarketFeatures(**_SHORT_FEATURES),
@@ -71,7 +79,7 @@ EXPECTED_FAILURES = {
         "check_dict_unchanged": _OHLCV_ONLY.format(3),
         "check_dont_overwrite_parameters": _OHLCV_ONLY.format(3),
         "check_dtype_object": _OHLCV_ONLY.format(10),
-        "check_estimators_dtypes": "random 5-column data are not valid bars (high < low)",
+        "check_estimators_dtypes": "random 5-column data are not valid bars (high<low)",
         "check_estimators_fit_returns_self": _OHLCV_ONLY.format(2),
         "check_estimators_nan_inf": _OHLCV_ONLY.format(3),
         "check_estimators_overwrite_params": _OHLCV_ONLY.format(2),

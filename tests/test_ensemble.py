@@ -73,15 +73,7 @@ def trees_and_logreg(**params):
     )
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_one_torch_thread():
-    # One torch thread: fast and reproducible on the shared test machines.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    np.random.seed(0)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seeded_one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +87,6 @@ def data():
         random_state=0,
     )
     return X, y
-
-
 
 
 class TestWeights:

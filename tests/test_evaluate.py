@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -26,14 +25,7 @@ SCORES = ["accuracy", "balanced_accuracy", "f1_macro", "log_loss"]
 BACKTEST = ["hit_rate", "cumulative_return", "sharpe", "max_drawdown", "turnover"]
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    np.random.seed(0)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seeded_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,9 @@ class TestLearning:
         y = (X[:, -1, 0] + rng.normal(scale=1.5, size=300) > 1.2).astype(int)
         assert 0.05 < y.mean() < 0.3
         plain = small(AttentionLSTMClassifier, max_epochs=10).fit(X, y)
-        balanced = small(AttentionLSTMClassifier, max_epochs=10, class_weight="balanced")
+        balanced = small(
+            AttentionLSTMClassifier, max_epochs=10, class_weight="balanced"
+        )
         balanced.fit(X, y)
         np.testing.assert_allclose(
             balanced.class_weight_, len(y) / (2 * np.bincount(y))
@@ -191,7 +193,12 @@ class TestErrors:
             (lambda: np.zeros((10, 0)), None, ValueError, "0 feature"),
             (lambda: np.zeros((10, 3, 0)), None, ValueError, "one feature"),
             (lambda: np.zeros((10, 2)), [1] * 10, ValueError, "only one class"),
-            (lambda: np.zeros((10, 2)), np.linspace(0, 1, 10), ValueError, "continuous"),
+            (
+                lambda: np.zeros((10, 2)),
+                np.linspace(0, 1, 10),
+                ValueError,
+                "continuous",
+            ),
             (lambda: np.array([["a", "b"]] * 10), None, ValueError, "(?i)convert"),
             (lambda: np.array([[["a"]]] * 10), None, ValueError, "real numbers"),
             (lambda: np.zeros((10, 2, 2, 2)), None, ValueError, "got 4D"),
@@ -210,29 +217,43 @@ class TestErrors:
             fitted.predict(np.zeros((4, 2)))
 
     def test_sequence_length_mismatch_is_refused(self, fitted):
-        with pytest.raises(ValueError, match="length 7.*fitted on length 5.*SequenceWindower"):
+        with pytest.raises(
+            ValueError, match="length 7.*fitted on length 5.*SequenceWindower"
+        ):
             fitted.predict(np.zeros((4, 7, 3)))
 
     def test_heads_must_divide_width(self):
         with pytest.raises(ValueError, match="num_heads=3 must divide"):
-            AttentionLSTMClassifier(hidden_size=8, num_heads=3).fit(np.zeros((4, 2)), [0, 1] * 2)
+            AttentionLSTMClassifier(hidden_size=8, num_heads=3).fit(
+                np.zeros((4, 2)), [0, 1] * 2
+            )
         with pytest.raises(ValueError, match="num_heads=3 must divide d_model=16"):
-            TransformerClassifier(d_model=16, num_heads=3).fit(np.zeros((4, 2)), [0, 1] * 2)
+            TransformerClassifier(d_model=16, num_heads=3).fit(
+                np.zeros((4, 2)), [0, 1] * 2
+            )
 
     def test_unknown_class_weight_label(self):
         with pytest.raises(ValueError, match=r"class_weight names classes \['7'\]"):
-            small(TransformerClassifier, class_weight={7: 2.0}).fit(np.zeros((4, 2)), [0, 1] * 2)
+            small(TransformerClassifier, class_weight={7: 2.0}).fit(
+                np.zeros((4, 2)), [0, 1] * 2
+            )
 
     def test_bad_parameter_values(self):
         with pytest.raises(ValueError, match="validation_fraction"):
-            small(TransformerClassifier, validation_fraction=1.5).fit(np.zeros((4, 2)), [0, 1] * 2)
+            small(TransformerClassifier, validation_fraction=1.5).fit(
+                np.zeros((4, 2)), [0, 1] * 2
+            )
         with pytest.raises(ValueError, match="lr"):
             small(TransformerClassifier, lr=0).fit(np.zeros((4, 2)), [0, 1] * 2)
 
-    @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+    @pytest.mark.skipif(
+        torch.cuda.is_available(), reason="needs a machine without CUDA"
+    )
     def test_cuda_requested_without_cuda(self):
         with pytest.raises(ValueError, match="CUDA is not available.*device='auto'"):
-            small(TransformerClassifier, device="cuda").fit(np.zeros((4, 2)), [0, 1] * 2)
+            small(TransformerClassifier, device="cuda").fit(
+                np.zeros((4, 2)), [0, 1] * 2
+            )
 
 
 class TestPersistence:
@@ -250,7 +271,9 @@ class TestPersistence:
     def test_pickle_stores_cpu_tensors_and_leaves_model_intact(self, fitted):
         state = fitted.__getstate__()
         assert "net_" not in state and "module_" not in state
-        assert all(t.device.type == "cpu" for t in state["_net_state"]["weights"].values())
+        assert all(
+            t.device.type == "cpu" for t in state["_net_state"]["weights"].values()
+        )
         assert hasattr(fitted, "net_")  # pickling never alters the live model
 
     def test_gpu_trained_model_loads_on_cpu_with_warning(self, fitted, sequences):
@@ -258,16 +281,22 @@ class TestPersistence:
         gpu_model = pickle.loads(pickle.dumps(fitted))
         gpu_model.device_ = "cuda:0"  # as if fitted on a GPU
         with mock.patch("torch.cuda.is_available", return_value=False):
-            with pytest.warns(UserWarning, match="fitted on 'cuda:0'.*loaded onto the CPU"):
+            with pytest.warns(
+                UserWarning, match="fitted on 'cuda:0'.*loaded onto the CPU"
+            ):
                 restored = pickle.loads(pickle.dumps(gpu_model))
         assert restored.device_ == "cpu"
-        np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+        np.testing.assert_array_equal(
+            restored.predict_proba(X), fitted.predict_proba(X)
+        )
 
 
 class TestScikitLearnWorkflows:
     def test_clone_and_nested_params(self):
         pipe = make_pipeline(SequenceWindower(20), small(AttentionLSTMClassifier))
-        pipe.set_params(attentionlstmclassifier__hidden_size=8, sequencewindower__sequence_length=5)
+        pipe.set_params(
+            attentionlstmclassifier__hidden_size=8, sequencewindower__sequence_length=5
+        )
         cloned = clone(pipe)
         assert cloned.get_params()["attentionlstmclassifier__hidden_size"] == 8
         assert cloned.get_params()["sequencewindower__sequence_length"] == 5
@@ -284,7 +313,9 @@ class TestScikitLearnWorkflows:
 
     def test_grid_search_over_nested_parameter(self):
         X, y = make_planted_sequences(400, seed=0)
-        pipe = make_pipeline(SequenceWindower(4), small(TransformerClassifier, max_epochs=5))
+        pipe = make_pipeline(
+            SequenceWindower(4), small(TransformerClassifier, max_epochs=5)
+        )
         grid = GridSearchCV(
             pipe,
             {"sequencewindower__sequence_length": [1, 4]},
@@ -308,6 +339,10 @@ class TestCUDA:
         X, y = sequences
         clf = small(TransformerClassifier, device="cuda", max_epochs=3).fit(X, y)
         state = clf.__getstate__()
-        assert all(t.device.type == "cpu" for t in state["_net_state"]["weights"].values())
+        assert all(
+            t.device.type == "cpu" for t in state["_net_state"]["weights"].values()
+        )
         restored = pickle.loads(pickle.dumps(clf))
-        np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+        np.testing.assert_allclose(
+            restored.predict_proba(X), clf.predict_proba(X), atol=1e-6
+        )

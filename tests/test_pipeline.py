@@ -62,7 +62,9 @@ class TestStructure:
         assert isinstance(members["lightgbm"], LightGBMClassifier)
         assert isinstance(members["lstm"].named_steps["window"], SequenceWindower)
         assert isinstance(members["lstm"].named_steps["net"], AttentionLSTMClassifier)
-        assert isinstance(members["transformer"].named_steps["net"], TransformerClassifier)
+        assert isinstance(
+            members["transformer"].named_steps["net"], TransformerClassifier
+        )
 
     def test_default_preset_has_the_design_sizes(self):
         params = make_ensemble_pipeline().get_params()
@@ -82,7 +84,10 @@ class TestStructure:
 
     def test_arguments_reach_every_member(self):
         pipe = make_ensemble_pipeline(
-            sequence_length=7, device="cpu", n_jobs=2, random_state=3,
+            sequence_length=7,
+            device="cpu",
+            n_jobs=2,
+            random_state=3,
             weights={"xgboost": 1, "lightgbm": 1, "lstm": 2, "transformer": 2},
         )
         params = pipe.get_params()
@@ -96,7 +101,9 @@ class TestStructure:
             assert params[f"ensemble__{member}__window__sequence_length"] == 7
 
     def test_unknown_preset(self):
-        with pytest.raises(ValueError, match=r"preset must be one of \['default', 'fast'\]"):
+        with pytest.raises(
+            ValueError, match=r"preset must be one of \['default', 'fast'\]"
+        ):
             make_ensemble_pipeline(preset="huge")
 
 
@@ -111,7 +118,9 @@ class TestFitted:
 
     def test_feature_names_reach_the_ensemble(self, fitted):
         ensemble = fitted.named_steps["ensemble"]
-        np.testing.assert_array_equal(ensemble.feature_names_in_, ["ret", "vol", "rsi", "macd"])
+        np.testing.assert_array_equal(
+            ensemble.feature_names_in_, ["ret", "vol", "rsi", "macd"]
+        )
         importance = ensemble.get_feature_importance()
         assert list(importance.index) == ["ret", "vol", "rsi", "macd"]
         assert importance.sum() == pytest.approx(1.0)
@@ -131,9 +140,13 @@ class TestFitted:
     def test_pickle_and_joblib_round_trips(self, fitted, market_rows, tmp_path):
         X, _ = market_rows
         expected = fitted.predict_proba(X)
-        np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict_proba(X), expected)
+        np.testing.assert_array_equal(
+            pickle.loads(pickle.dumps(fitted)).predict_proba(X), expected
+        )
         joblib.dump(fitted, tmp_path / "pipe.joblib")
-        np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").predict_proba(X), expected)
+        np.testing.assert_array_equal(
+            joblib.load(tmp_path / "pipe.joblib").predict_proba(X), expected
+        )
 
     def test_single_step_prediction_on_the_last_window(self, fitted, market_rows):
         X, _ = market_rows
@@ -145,8 +158,10 @@ class TestFitted:
         np.testing.assert_allclose(fast, full, rtol=0, atol=1e-12)
         # ... and with more rows than the window, still the newest row's answer
         np.testing.assert_allclose(
-            predict_proba_last(fitted, X.iloc[-40:]), fitted.predict_proba(X.iloc[-40:])[-1],
-            rtol=0, atol=1e-12,
+            predict_proba_last(fitted, X.iloc[-40:]),
+            fitted.predict_proba(X.iloc[-40:])[-1],
+            rtol=0,
+            atol=1e-12,
         )
         assert not np.allclose(predict_proba_last(fitted, X.iloc[-41:-1]), fast)
 
@@ -154,7 +169,9 @@ class TestFitted:
 class TestWorkflows:
     def test_clone_and_nested_set_params(self):
         pipe = tiny_pipeline()
-        pipe.set_params(ensemble__lstm__net__hidden_size=4, ensemble__xgboost__max_depth=2)
+        pipe.set_params(
+            ensemble__lstm__net__hidden_size=4, ensemble__xgboost__max_depth=2
+        )
         cloned = clone(pipe)
         assert cloned.get_params()["ensemble__lstm__net__hidden_size"] == 4
         assert cloned.get_params()["ensemble__xgboost__max_depth"] == 2
@@ -183,7 +200,11 @@ class TestWorkflows:
         X, y = market_rows
         search = OptunaSearchCV(
             tiny_pipeline(),
-            {"ensemble__xgboost__max_depth": optuna.distributions.IntDistribution(2, 4)},
+            {
+                "ensemble__xgboost__max_depth": optuna.distributions.IntDistribution(
+                    2, 4
+                )
+            },
             cv=TimeSeriesSplit(3),
             n_trials=2,
             random_state=0,

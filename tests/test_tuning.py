@@ -9,7 +9,6 @@ import time
 import joblib
 import numpy as np
 import pytest
-import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import (
     GridSearchCV,
@@ -47,16 +46,12 @@ from sklensemble.tuning import (  # noqa: E402
 FAST = dict(show_progress_bar=False, random_state=0)
 
 
+pytestmark = pytest.mark.usefixtures("seeded_one_thread")
+
+
 @pytest.fixture(autouse=True)
-def _seed_and_quiet():
-    np.random.seed(0)
-    torch.manual_seed(0)
+def _quiet_optuna():
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    # Tiny networks: one torch thread avoids contention on busy shared cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

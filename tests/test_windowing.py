@@ -71,7 +71,9 @@ class TestSequenceWindower:
         windower = SequenceWindower(2).fit(df)
         np.testing.assert_array_equal(windower.get_feature_names_out(), ["ret", "vol"])
         np.testing.assert_array_equal(windower.feature_names_in_, ["ret", "vol"])
-        np.testing.assert_allclose(windower.transform(df)[2], [[0.2, 2], [0.3, 3]], rtol=1e-6)
+        np.testing.assert_allclose(
+            windower.transform(df)[2], [[0.2, 2], [0.3, 3]], rtol=1e-6
+        )
 
     def test_default_feature_names(self):
         windower = SequenceWindower(2).fit(np.zeros((3, 2)))
