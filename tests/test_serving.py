@@ -5,11 +5,9 @@ The autologged model and the safe-format model of one run are served on
 answer of a bounded number of requests, concurrent ones included, is checked.
 """
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,7 @@ pytest.importorskip("matplotlib")
 import mlflow  # noqa: E402
 import mlflow.models  # noqa: E402
 import mlflow.sklearn  # noqa: E402
+from _mlflow_helpers import free_port, restored_mlflow_state  # noqa: E402
 
 from sklensemble import make_ensemble_pipeline, tracking  # noqa: E402
 
@@ -43,33 +42,6 @@ TINY = {
     "ensemble__lstm__net__max_epochs": 2,
     "ensemble__transformer__net__max_epochs": 2,
 }
-
-
-@contextlib.contextmanager
-def restored_mlflow_state():
-    """Leave MLflow's process-wide state (URI, experiment, autolog) as found."""
-    saved = {
-        k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
-    }
-    try:
-        yield
-    finally:
-        while mlflow.active_run():
-            mlflow.end_run()
-        mlflow.sklearn.autolog(disable=True)
-        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-        mlflow.tracking.fluent._active_experiment_id = None
-        if saved["MLFLOW_EXPERIMENT_ID"] is None:
-            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-        else:
-            os.environ["MLFLOW_EXPERIMENT_ID"] = saved["MLFLOW_EXPERIMENT_ID"]
-        tracking._OPTIONS.update(log_ensemble_details=True, log_importances=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_scoring_server(model_uri, tracking_uri, log):

@@ -4,7 +4,6 @@ One server per module, on 127.0.0.1 and a free port, stopped at the end.
 Runs are read back over the server's REST API.
 """
 
-import contextlib
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ pytest.importorskip("matplotlib")
 
 import mlflow.models  # noqa: E402
 import mlflow.sklearn  # noqa: E402
+from _mlflow_helpers import free_port, restored_mlflow_state  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
 from sklensemble import (  # noqa: E402
@@ -83,32 +83,7 @@ def small_ensemble(callbacks=None, with_network=True):
     return SoftVotingEnsemble(members, random_state=0)
 
 
-@contextlib.contextmanager
-def restored_mlflow_state():
-    """Leave MLflow's process-wide state (URI, experiment, autolog) as found."""
-    saved = {
-        k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
-    }
-    try:
-        yield
-    finally:
-        while mlflow.active_run():
-            mlflow.end_run()
-        mlflow.sklearn.autolog(disable=True)
-        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-        mlflow.tracking.fluent._active_experiment_id = None
-        if saved["MLFLOW_EXPERIMENT_ID"] is None:
-            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-        else:
-            os.environ["MLFLOW_EXPERIMENT_ID"] = saved["MLFLOW_EXPERIMENT_ID"]
-        tracking._OPTIONS.update(log_ensemble_details=True, log_importances=True)
-
-
 # -- the server --------------------------------------------------------------
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url, process, log, timeout=180):
