@@ -1,6 +1,5 @@
 """Walk-forward cross-validation with purging for forward-looking labels."""
 
-import numbers
 import warnings
 
 import numpy as np
@@ -8,22 +7,9 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import indexable
 from sklearn.utils.validation import _num_samples
 
+from ._validation import check_int
+
 __all__ = ["PurgedWalkForwardSplit"]
-
-
-def _check_int(value, name, minimum, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < minimum
-    ):
-        extra = " or None" if allow_none else ""
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}{extra}, got {value!r}."
-        )
-    return int(value)
 
 
 class PurgedWalkForwardSplit(BaseCrossValidator):
@@ -128,7 +114,7 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
         -------
         n_splits : int
         """
-        return _check_int(self.n_splits, "n_splits", 1)
+        return check_int(self.n_splits, "n_splits", 1)
 
     def split(self, X, y=None, groups=None):
         """Generate train/test row indices, oldest fold first.
@@ -179,12 +165,10 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
     def _layout(self, n_samples):
         """Validate against ``n_samples``; return (n_splits, test_size, gap, cap)."""
         n_splits = self.get_n_splits()
-        purge = _check_int(self.purge, "purge", 0)
-        embargo = _check_int(self.embargo, "embargo", 0)
-        test_size = _check_int(self.test_size, "test_size", 1, allow_none=True)
-        max_train = _check_int(
-            self.max_train_size, "max_train_size", 1, allow_none=True
-        )
+        purge = check_int(self.purge, "purge", 0)
+        embargo = check_int(self.embargo, "embargo", 0)
+        test_size = check_int(self.test_size, "test_size", 1, allow_none=True)
+        max_train = check_int(self.max_train_size, "max_train_size", 1, allow_none=True)
         if not isinstance(self.expanding, bool | np.bool_):
             raise ValueError(
                 f"expanding must be True or False, got {self.expanding!r}."

@@ -26,6 +26,29 @@ from sklearn.utils.validation import (
 _FINITE_CHUNK_ROWS = 2048
 
 
+def check_int(value, name, minimum, *, allow_none=False):
+    """``value`` as an int >= ``minimum`` (or None if allowed); else a ValueError.
+
+    Examples
+    --------
+    >>> from sklensemble._validation import check_int
+    >>> check_int(5, "horizon", 1)
+    5
+    """
+    if value is None and allow_none:
+        return None
+    if (
+        not isinstance(value, numbers.Integral)
+        or isinstance(value, bool)
+        or value < minimum
+    ):
+        extra = " or None" if allow_none else ""
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}{extra}, got {value!r}."
+        )
+    return int(value)
+
+
 def tail_split(n_samples, validation_fraction):
     """Number of leading rows to train on; the remaining tail validates.
 

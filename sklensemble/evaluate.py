@@ -31,6 +31,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, l
 from sklearn.pipeline import Pipeline
 
 from ._ensemble import SoftVotingEnsemble
+from ._validation import check_int
 from ._windowing import SequenceWindower
 
 __all__ = ["backtest", "summarize", "walk_forward"]
@@ -112,7 +113,7 @@ def backtest(
             f"signals and next_returns must be 1D of the same length, got shapes "
             f"{signals.shape} and {next_returns.shape}."
         )
-    holding_period = _check_int(holding_period, "holding_period", 1)
+    holding_period = check_int(holding_period, "holding_period", 1)
     costs = _check_costs(costs)
     known = ~np.isnan(next_returns)
     next_returns = np.where(known, next_returns, 0.0)
@@ -303,7 +304,7 @@ def walk_forward(
             next_returns=_next_returns(prices, X, index),
             position_of=_position_map(classes, positions),
             costs=_check_costs(costs),
-            holding_period=_check_int(holding_period, "holding_period", 1),
+            holding_period=check_int(holding_period, "holding_period", 1),
             periods_per_year=periods_per_year,
         )
 
@@ -534,16 +535,6 @@ def _prediction_frame(index, fold, model, y_true, y_pred, proba, classes):
 # --------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------
-def _check_int(value, name, minimum):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _check_costs(costs):
     if (
         not isinstance(costs, numbers.Real)
@@ -650,7 +641,7 @@ def _check_context(context, pipe):
             and isinstance(step.sequence_length, numbers.Integral)
         ]
         return max([n - 1 for n in lengths], default=0)
-    return _check_int(context, "context", 0)
+    return check_int(context, "context", 0)
 
 
 def _take(X, rows):

@@ -20,6 +20,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ._validation import check_int
+
 __all__ = ["drop_unlabeled", "return_labels", "triple_barrier_labels"]
 
 _DEFAULT_LABELS = ("sell", "hold", "buy")
@@ -87,16 +89,6 @@ def _check_price_values(values, index, name):
                 f"{name} contains {int(bad.sum())} {problem} price(s) (first at "
                 f"index {first!r}); {fix} before labelling."
             )
-
-
-def _check_int(value, name, minimum):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _check_nonnegative(value, name, *, allow_none=False, strict=False):
@@ -225,7 +217,7 @@ def return_labels(
     ['buy', 'sell', 'sell', nan, nan]
     """
     close = _check_close(close)
-    horizon = _check_int(horizon, "horizon", 1)
+    horizon = check_int(horizon, "horizon", 1)
     threshold = _check_nonnegative(threshold, "threshold")
     labels = _check_labels(labels)
     if volatility_window is None:
@@ -238,7 +230,7 @@ def return_labels(
                 f"volatility. Got threshold={threshold}; pass threshold=0 or "
                 "volatility_window=None."
             )
-        volatility_window = _check_int(volatility_window, "volatility_window", 2)
+        volatility_window = check_int(volatility_window, "volatility_window", 2)
         multiplier = _check_nonnegative(
             volatility_multiplier, "volatility_multiplier", strict=True
         )
@@ -371,7 +363,7 @@ def triple_barrier_labels(
     2024-01-06   NaN        NaT
     """
     close = _check_close(close)
-    horizon = _check_int(horizon, "horizon", 1)
+    horizon = check_int(horizon, "horizon", 1)
     profit_take = _check_nonnegative(
         profit_take, "profit_take", allow_none=True, strict=True
     )
@@ -383,7 +375,7 @@ def triple_barrier_labels(
     n = len(close)
     scale = np.ones(n)
     if volatility_window is not None:
-        volatility_window = _check_int(volatility_window, "volatility_window", 2)
+        volatility_window = check_int(volatility_window, "volatility_window", 2)
         scale = _rolling_volatility(close, volatility_window)
     upper = np.inf if profit_take is None else profit_take * scale
     lower = -np.inf if stop_loss is None else -stop_loss * scale

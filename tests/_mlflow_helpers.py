@@ -1,8 +1,12 @@
-"""Helpers shared by the MLflow tests (imported after their importorskip)."""
+"""Helpers shared by the MLflow and server tests (imported after importorskip)."""
 
 import contextlib
 import os
+import signal
 import socket
+import subprocess
+import time
+import urllib.request
 
 import mlflow
 import mlflow.sklearn
@@ -36,3 +40,28 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_up(url, process, log, timeout=180):
+    """Poll ``url`` until it answers; raise with the server's log if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"server not up after {timeout}s:\n{log.read_text()}")
+
+
+def stop(process):
+    """Stop a server started in its own session, workers included."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

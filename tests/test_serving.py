@@ -7,7 +7,6 @@ answer of a bounded number of requests, concurrent ones included, is checked.
 
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,12 @@ pytest.importorskip("matplotlib")
 import mlflow  # noqa: E402
 import mlflow.models  # noqa: E402
 import mlflow.sklearn  # noqa: E402
-from _mlflow_helpers import free_port, restored_mlflow_state  # noqa: E402
+from _mlflow_helpers import (  # noqa: E402
+    free_port,
+    restored_mlflow_state,
+    stop,
+    wait_until_up,
+)
 
 from sklensemble import make_ensemble_pipeline, tracking  # noqa: E402
 
@@ -66,29 +70,6 @@ def start_scoring_server(model_uri, tracking_uri, log):
             start_new_session=True,
         )
     return process, f"http://127.0.0.1:{port}"
-
-
-def wait_until_up(url, process, log, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"scoring server exited:\n{log.read_text()}")
-        try:
-            urllib.request.urlopen(f"{url}/ping", timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"scoring server not up after {timeout}s:\n{log.read_text()}")
-
-
-def stop(process):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def invoke(url, frame):
@@ -155,7 +136,7 @@ def served(tmp_path_factory):
             processes.append(process)
             urls[name] = (url, process, log)
         for url, process, log in urls.values():
-            wait_until_up(url, process, log)
+            wait_until_up(f"{url}/ping", process, log)
         yield {name: url for name, (url, _, _) in urls.items()}, pipe, X
     finally:
         for process in processes:

@@ -7,7 +7,6 @@ Runs are read back over the server's REST API.
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +30,12 @@ pytest.importorskip("matplotlib")
 
 import mlflow.models  # noqa: E402
 import mlflow.sklearn  # noqa: E402
-from _mlflow_helpers import free_port, restored_mlflow_state  # noqa: E402
+from _mlflow_helpers import (  # noqa: E402
+    free_port,
+    restored_mlflow_state,
+    stop,
+    wait_until_up,
+)
 from skorch.callbacks import Callback  # noqa: E402
 
 from sklensemble import (  # noqa: E402
@@ -84,29 +88,6 @@ def small_ensemble(callbacks=None, with_network=True):
 
 
 # -- the server --------------------------------------------------------------
-
-
-def wait_until_up(url, process, log, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()}")
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"server not up after {timeout}s:\n{log.read_text()}")
-
-
-def stop(process):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and its workers
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module", autouse=True)
