@@ -13,3 +13,4 @@ run benchmarks/bench_pipeline.py --rows 5000 10000 20000 40000 --plot benchmarks
 run benchmarks/bench_pipeline.py --rows 5000 --n-jobs 2 --calls 0
 run benchmarks/bench_pipeline.py --preset default --rows 2000 --max-epochs 1 --calls 100
 run benchmarks/bench_walk_forward_sp500.py
+run benchmarks/bench_serving.py
