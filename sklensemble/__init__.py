@@ -10,6 +10,7 @@ from ._ensemble import SoftVotingEnsemble
 from ._features import MarketFeatures
 from ._io import load, save
 from ._neural import AttentionLSTMClassifier, TransformerClassifier
+from ._panel import to_panel
 from ._pipeline import make_ensemble_pipeline
 from ._serving import predict_proba_last
 from ._splits import PurgedWalkForwardSplit
@@ -28,6 +29,7 @@ __all__ = [
     "XGBoostClassifier",
     "make_ensemble_pipeline",
     "predict_proba_last",
+    "to_panel",
     "load",
     "save",
     "__version__",

@@ -230,3 +230,51 @@ def check_sequences(estimator, X, y=None, *, reset, ensure_min_samples=1):
     else:
         X, y = validate_data(estimator, X, y, **kwargs)
     return X[:, np.newaxis, :], y
+
+
+def tail_rows(n_samples, validation_fraction, dates=None):
+    """Training and validation rows: the time-ordered tail, by row or by date.
+
+    Without ``dates`` this is :func:`tail_split` as two slices. With
+    ``dates`` (a panel's per-row date ranks) the last ``validation_fraction``
+    of the *dates* validate, whatever the row order, so that every
+    instrument's rows of a date fall on the same side.
+
+    Parameters
+    ----------
+    n_samples : int
+    validation_fraction : float or None
+    dates : ndarray of int of shape (n_samples,) or None, default=None
+        Date rank of each row (see :class:`~sklensemble._panel.PanelKeys`).
+
+    Returns
+    -------
+    train, valid : slice or ndarray of int
+        ``valid`` is None when nothing is held out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklensemble._validation import tail_rows
+    >>> tail_rows(10, 0.2)
+    (slice(None, 8, None), slice(8, None, None))
+    >>> tail_rows(6, 0.3, dates=np.array([0, 0, 1, 1, 2, 2]))
+    (array([0, 1, 2, 3]), array([4, 5]))
+    """
+    if dates is None:
+        n_train = tail_split(n_samples, validation_fraction)
+        if n_train == n_samples:
+            return slice(None), None
+        return slice(None, n_train), slice(n_train, None)
+    n_dates = int(dates.max()) + 1 if len(dates) else 0
+    n_train_dates = tail_split(n_dates, validation_fraction) if n_dates > 1 else 1
+    if n_train_dates == n_dates:
+        if validation_fraction is not None:
+            raise ValueError(
+                f"validation_fraction={validation_fraction} needs at least two "
+                f"dates in the panel, got {n_dates}; pass more dates or "
+                "validation_fraction=None."
+            )
+        return slice(None), None
+    is_valid = dates >= n_train_dates
+    return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)

@@ -1,0 +1,265 @@
+"""Panels: many instruments stacked in one table, and the keys that keep them apart.
+
+scikit-learn transformers see only ``X``, so the instrument of each row has
+to travel with the data. A *panel* is a pandas DataFrame in one of three
+forms:
+
+* a two-level MultiIndex ``(instrument, date)``;
+* a two-level MultiIndex ``(date, instrument)``;
+* a *long* table with an instrument column, named by an ``instrument=``
+  parameter, and dates in a ``date=`` column or in the (single) index.
+
+Rows may come in any order (interleaved by date, or grouped by instrument):
+every per-instrument computation follows the dates, and every output keeps
+the input's rows, in the input's order. A panel must not repeat an
+``(instrument, date)`` pair.
+
+In a MultiIndex, the level holding dates is recognised by its datetime
+dtype; when both or neither level holds datetimes, the instrument level must
+be named ``"instrument"`` or named by the ``instrument=`` parameter.
+
+:func:`panel_keys` reads a panel once into integer codes; everything else in
+the package works from those codes.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PanelKeys", "panel_keys", "to_panel"]
+
+
+@dataclass(frozen=True, eq=False)
+class PanelKeys:
+    """Integer keys of a panel's rows.
+
+    Attributes
+    ----------
+    instrument : ndarray of int of shape (n_samples,)
+        Code of each row's instrument, indexing ``instrument_names``.
+    instrument_names : pandas Index
+        The instruments, sorted.
+    date : ndarray of int of shape (n_samples,)
+        Rank of each row's date among the panel's distinct dates.
+    date_values : pandas Index
+        The distinct dates, sorted.
+    columns : list or None
+        For the long form, the columns other than the instrument and date
+        columns (the features); None for the MultiIndex forms.
+    """
+
+    instrument: np.ndarray
+    instrument_names: pd.Index
+    date: np.ndarray
+    date_values: pd.Index
+    columns: list | None = None
+
+    @property
+    def n_instruments(self):
+        return len(self.instrument_names)
+
+    @property
+    def n_dates(self):
+        return len(self.date_values)
+
+    def order(self):
+        """Row positions sorted by instrument, then date (stable)."""
+        return np.lexsort((self.date, self.instrument))
+
+    def segments(self):
+        """``(order, starts)``: rows sorted by (instrument, date) and where each
+        instrument's run begins in ``order`` (``starts[-1] == n_samples``)."""
+        order = self.order()
+        counts = np.bincount(self.instrument, minlength=self.n_instruments)
+        return order, np.concatenate([[0], np.cumsum(counts)])
+
+
+def _is_datetime(values):
+    return pd.api.types.is_datetime64_any_dtype(values)
+
+
+def _multiindex_levels(index, instrument):
+    """(instrument level, date level) positions of a two-level MultiIndex."""
+    names = list(index.names)
+    if index.nlevels != 2:
+        raise ValueError(
+            f"A panel's MultiIndex must have two levels (instrument, date); got "
+            f"{index.nlevels} levels {names}. Reset the extra levels into "
+            "columns."
+        )
+    if instrument is not None:
+        if instrument not in names:
+            raise ValueError(
+                f"instrument={instrument!r} is neither a column nor an index "
+                f"level of X; the index levels are {names}."
+            )
+        inst = names.index(instrument)
+        return inst, 1 - inst
+    is_date = [_is_datetime(index.levels[i]) for i in range(2)]
+    if is_date[0] != is_date[1]:
+        date = is_date.index(True)
+        return 1 - date, date
+    if "instrument" in names:
+        inst = names.index("instrument")
+        return inst, 1 - inst
+    raise ValueError(
+        f"Cannot tell which index level of {names} holds the instrument: "
+        f"{'both' if is_date[0] else 'neither'} level holds datetimes. Name the "
+        "instrument level 'instrument' or pass instrument='<level name>'."
+    )
+
+
+def _long_form_keys(X, instrument, date):
+    inst_values = X[instrument].to_numpy()
+    if date is not None:
+        if date not in X.columns:
+            raise ValueError(
+                f"date={date!r} is not a column of X; the columns are "
+                f"{list(X.columns)}."
+            )
+        date_values = X[date].to_numpy()
+    elif isinstance(X.index, pd.RangeIndex) or X.index.nlevels != 1:
+        raise ValueError(
+            f"X has an instrument column {instrument!r} but no dates, so the "
+            "order of each instrument's rows cannot be inferred. Pass "
+            "date='<date column>' or put the dates in the index."
+        )
+    else:
+        date_values = X.index.to_numpy()
+    columns = [c for c in X.columns if c != instrument and c != date]
+    return inst_values, date_values, columns
+
+
+def panel_keys(X, instrument=None, date=None):
+    """Read the panel keys of ``X``; None if ``X`` is not a panel.
+
+    Parameters
+    ----------
+    X : object
+        A panel DataFrame (see the module docstring). Anything else (arrays,
+        single-index frames without an instrument column) is not a panel.
+    instrument : str or None, default=None
+        Name of the instrument column (long form) or index level. None
+        recognises a two-level MultiIndex by itself.
+    date : str or None, default=None
+        Name of the date column in the long form; None reads the dates from
+        the index.
+
+    Returns
+    -------
+    keys : PanelKeys or None
+
+    Raises
+    ------
+    ValueError
+        If ``instrument`` or ``date`` names nothing in ``X``, the levels are
+        ambiguous, a key is missing, or an ``(instrument, date)`` pair repeats.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklensemble._panel import panel_keys
+    >>> index = pd.MultiIndex.from_product(
+    ...     [pd.to_datetime(["2024-01-02", "2024-01-03"]), ["AAA", "BBB"]],
+    ...     names=["date", "ticker"])
+    >>> keys = panel_keys(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}, index=index))
+    >>> keys.instrument, keys.date
+    (array([0, 1, 0, 1]), array([0, 0, 1, 1]))
+    """
+    if not isinstance(X, pd.DataFrame):
+        if instrument is not None:
+            raise ValueError(
+                f"instrument={instrument!r} needs X as a pandas DataFrame (a "
+                f"panel), got {type(X).__name__}."
+            )
+        return None
+    columns = None
+    if instrument is not None and instrument in X.columns:
+        inst_values, date_values, columns = _long_form_keys(X, instrument, date)
+    elif isinstance(X.index, pd.MultiIndex):
+        inst, dt = _multiindex_levels(X.index, instrument)
+        inst_values = X.index.get_level_values(inst).to_numpy()
+        date_values = X.index.get_level_values(dt).to_numpy()
+    elif instrument is not None:
+        raise ValueError(
+            f"instrument={instrument!r} is neither a column nor an index level "
+            f"of X; the columns are {list(X.columns)}."
+        )
+    else:
+        return None
+    return _encode(inst_values, date_values, columns)
+
+
+def _encode(inst_values, date_values, columns):
+    if pd.isna(inst_values).any() or pd.isna(date_values).any():
+        raise ValueError(
+            "A panel's instrument and date keys must not be missing; drop or "
+            "fill the rows whose instrument or date is NaN/NaT."
+        )
+    inst_codes, inst_names = pd.factorize(inst_values, sort=True)
+    date_codes, date_names = pd.factorize(date_values, sort=True)
+    pair = inst_codes.astype(np.int64) * len(date_names) + date_codes
+    unique_pairs, first, counts = np.unique(pair, return_index=True, return_counts=True)
+    if len(unique_pairs) < len(pair):
+        row = first[np.argmax(counts > 1)]
+        raise ValueError(
+            f"The panel repeats (instrument, date) = ({inst_values[row]!r}, "
+            f"{date_values[row]!r}) and {int((counts - 1).sum()) - 1} other "
+            "pair(s); each instrument may have one row per date. Aggregate or "
+            "drop the duplicates."
+        )
+    return PanelKeys(
+        instrument=inst_codes.astype(np.intp),
+        instrument_names=pd.Index(inst_names),
+        date=date_codes.astype(np.intp),
+        date_values=pd.Index(date_names),
+        columns=columns,
+    )
+
+
+def to_panel(X, instrument, date=None):
+    """Long table to the ``(instrument, date)`` MultiIndex form, rows unchanged.
+
+    Parameters
+    ----------
+    X : pandas DataFrame
+        Long table with an instrument column.
+    instrument : str
+        The instrument column; it leaves the features and becomes an index
+        level, so that no model ever reads it as a number.
+    date : str or None, default=None
+        The date column; None takes the dates from the index.
+
+    Returns
+    -------
+    panel : pandas DataFrame
+        The same rows in the same order, index ``(instrument, date)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklensemble import to_panel
+    >>> long = pd.DataFrame({"ticker": ["A", "B", "A"], "day": [1, 1, 2],
+    ...                      "x": [0.1, 0.2, 0.3]})
+    >>> to_panel(long, "ticker", date="day").index.tolist()
+    [('A', 1), ('B', 1), ('A', 2)]
+    """
+    if not isinstance(X, pd.DataFrame) or instrument not in getattr(X, "columns", ()):
+        raise ValueError(
+            f"to_panel needs a DataFrame with an instrument column {instrument!r}."
+        )
+    keys = panel_keys(X, instrument=instrument, date=date)
+    dates = X[date] if date is not None else X.index
+    index = pd.MultiIndex.from_arrays(
+        [X[instrument].to_numpy(), np.asarray(dates)],
+        names=["instrument", date if date is not None else (X.index.name or "date")],
+    )
+    panel = X[keys.columns].copy()
+    panel.index = index
+    return panel
+
+
+def take_rows(X, rows):
+    """Rows of an array or DataFrame by position (slice or int array)."""
+    return X.iloc[rows] if isinstance(X, pd.DataFrame | pd.Series) else X[rows]
