@@ -44,11 +44,9 @@ class WindowDataset(Dataset):
             np.require(self.y[index], np.int64, ["C", "W"])
         )
 
-    def head(self, n_rows):
-        return WindowDataset(self.X[:n_rows], self.y[:n_rows])
-
-    def tail(self, n_rows):
-        return WindowDataset(self.X[n_rows:], self.y[n_rows:])
+    def subset(self, rows):
+        """The rows ``rows`` (slice or int array), without gathering windows."""
+        return WindowDataset(self.X[rows], self.y[rows])
 
 
 class WindowBatches:
@@ -82,10 +80,15 @@ class WindowBatches:
 
 
 class TailSplit:
-    """skorch ``train_split``: the first ``n_train`` rows train, the rest validate."""
+    """skorch ``train_split``: fixed training and validation rows.
 
-    def __init__(self, n_train):
-        self.n_train = n_train
+    The rows come from :func:`~sklensemble._validation.tail_rows`: the last
+    rows, or for a panel the last dates.
+    """
+
+    def __init__(self, train, valid):
+        self.train = train
+        self.valid = valid
 
     def __call__(self, dataset, y=None, **fit_params):
-        return dataset.head(self.n_train), dataset.tail(self.n_train)
+        return dataset.subset(self.train), dataset.subset(self.valid)

@@ -6,7 +6,8 @@ estimator that builds an ``xgboost.XGBClassifier`` or a
 What they add to the library classifiers:
 
 * early stopping on the *last* ``validation_fraction`` of the training rows
-  (the shared :func:`~sklensemble._validation.tail_split`), with no
+  (the shared :func:`~sklensemble._validation.tail_rows`; the last dates
+  of a panel), with no
   ``eval_set`` to pass, so "validation" means the same rows as for the
   network members and the ensemble's learned weights;
 * labels of any type (strings, -1/0/1, ...) encoded to ``0..K-1``;
@@ -19,6 +20,7 @@ import numbers
 import warnings
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import csc_matrix, csr_matrix, issparse, spmatrix
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
@@ -32,7 +34,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._validation import tail_split
+from ._panel import panel_keys, take_rows
+from ._validation import tail_rows
 
 _COMMON_DOC = """
     Early stopping holds out the **last** ``validation_fraction`` of the rows
@@ -47,6 +50,12 @@ _COMMON_DOC = """
     direction for them. Infinite values are rejected. Sparse CSR/CSC input
     is accepted; note that {library} treats unstored entries of a sparse
     matrix as {sparse_semantics}.
+
+    On a panel (a DataFrame with an ``(instrument, date)`` MultiIndex, see
+    :func:`~sklensemble.to_panel`) the last *dates* are held out, so every
+    instrument of a date falls on one side, and ``instrument_feature=True``
+    adds the instrument as a categorical feature (an instrument unseen in
+    fit is treated as missing).
 """
 
 
@@ -72,6 +81,7 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
         "verbose": ["verbose"],
+        "instrument_feature": ["boolean"],
     }
 
     # -- subclass hooks ---------------------------------------------------
@@ -115,6 +125,7 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         self._check_booster_params()
+        keys = panel_keys(X)
         X, y = validate_data(
             self,
             X,
@@ -135,20 +146,41 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         y_enc = encoder.transform(y)
         w = self._row_weights(y, sample_weight, X)
 
-        n_train = self._n_train_rows(y_enc)
-        early = n_train < len(y_enc)
+        if self.instrument_feature:
+            _check_panel(keys, X)
+            self.instruments_ = keys.instrument_names.to_numpy()
+        X = self._model_input(X, keys)
+        train, valid = self._tail_rows(y_enc, keys)
+        early = valid is not None
         model = self._make_model(len(self.classes_), _to_seed(self.random_state), early)
-        if early:
-            fit_args = (X[:n_train], y_enc[:n_train], _head(w, n_train))
-            val_args = (X[n_train:], y_enc[n_train:], _tail(w, n_train))
-        else:
-            fit_args, val_args = (X, y_enc, w), (None, None, None)
+        fit_args = (take_rows(X, train), y_enc[train], _rows(w, train))
+        val_args = (
+            (take_rows(X, valid), y_enc[valid], _rows(w, valid))
+            if early
+            else (None, None, None)
+        )
         self._fit_model(model, *fit_args, *val_args)
         self.model_ = model
         self.n_estimators_ = self._n_trees_kept(model, early)
         self.best_iteration_ = self.n_estimators_ - 1
-        self.feature_importances_ = _normalise(self._gain_importances())
+        gains = self._gain_importances()
+        if self.instrument_feature:
+            total = gains.sum()
+            self.instrument_importance_ = float(gains[-1] / total) if total > 0 else 0.0
+            gains = gains[:-1]
+        self.feature_importances_ = _normalise(gains)
         return self
+
+    def _model_input(self, X, keys):
+        """X, plus the categorical instrument column when it is a feature."""
+        if not self.instrument_feature:
+            return X
+        frame = pd.DataFrame(
+            _check_panel(keys, X), columns=[f"f{i}" for i in range(X.shape[1])]
+        )
+        names = keys.instrument_names[keys.instrument]
+        frame["instrument"] = pd.Categorical(names, categories=self.instruments_)
+        return frame
 
     def _check_booster_params(self):
         clash = set(self.booster_params or {}) & set(self.get_params(deep=False))
@@ -174,11 +206,13 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
             w = w * compute_sample_weight(self.class_weight, y)
         return w
 
-    def _n_train_rows(self, y_enc):
-        """Rows before the validation tail, or all rows if a class is missing."""
-        n_train = tail_split(len(y_enc), self.validation_fraction)
-        missing = np.setdiff1d(np.arange(len(self.classes_)), y_enc[:n_train])
-        if n_train < len(y_enc) and missing.size:
+    def _tail_rows(self, y_enc, keys):
+        """(train, valid) rows; all rows and no validation if a class is missing."""
+        dates = None if keys is None else keys.date
+        train, valid = tail_rows(len(y_enc), self.validation_fraction, dates)
+        missing = np.setdiff1d(np.arange(len(self.classes_)), y_enc[train])
+        n_train = len(y_enc[train])
+        if valid is not None and missing.size:
             warnings.warn(
                 f"{type(self).__name__}: the first {n_train} rows (before the "
                 f"validation tail) lack the classes "
@@ -190,8 +224,8 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-            return len(y_enc)
-        return n_train
+            return slice(None), None
+        return train, valid
 
     # -- predict ----------------------------------------------------------
     def predict_proba(self, X):
@@ -208,6 +242,7 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
+        keys = panel_keys(X) if self.instrument_feature else None
         X = validate_data(
             self,
             X,
@@ -216,6 +251,7 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
             dtype=(np.float64, np.float32),
             ensure_all_finite="allow-nan",
         )
+        X = self._model_input(X, keys)
         proba = np.asarray(self._predict_model_proba(X), dtype=np.float64)
         # XGBoost computes in float32: rows miss 1 by ~1e-7, which makes
         # sklearn's log_loss warn. Renormalise in float64.
@@ -256,12 +292,23 @@ def _lightgbm_eval_kwargs(model, X_val, y_val):
     return {"eval_set": [(X_val, y_val)]}
 
 
-def _head(w, n):
-    return None if w is None else w[:n]
+def _rows(w, rows):
+    return None if w is None else w[rows]
 
 
-def _tail(w, n):
-    return None if w is None else w[n:]
+def _check_panel(keys, X):
+    """X as a dense array, or a clear error when instrument_feature has no panel."""
+    if keys is None:
+        raise ValueError(
+            "instrument_feature=True needs X as a panel: a DataFrame indexed by "
+            "(instrument, date) (see sklensemble.to_panel). Pass a panel or "
+            "set instrument_feature=False."
+        )
+    if issparse(X):
+        raise ValueError(
+            "instrument_feature=True needs dense X; convert it with X.toarray()."
+        )
+    return X
 
 
 def _normalise(importances):
@@ -307,6 +354,9 @@ _PARAMS_DOC = """
     verbose : int, default=0
         ``k > 0`` prints the validation log-loss every ``k`` rounds.
         {silent_note}
+    instrument_feature : bool, default=False
+        Panels only: add each row's instrument (read from the index, never
+        from the numeric features) as a categorical feature.
 """
 
 
@@ -345,6 +395,12 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
     feature_importances_ : ndarray of shape (n_features,)
         Total gain of each feature's splits over the rounds used, normalised
         to sum to 1 (all zeros if no split was made).
+    instruments_ : ndarray of shape (n_instruments,)
+        The panel's instruments, with ``instrument_feature=True`` only.
+    instrument_importance_ : float
+        Share of the total gain earned by the instrument feature, with
+        ``instrument_feature=True`` only (``feature_importances_`` then
+        covers the numeric features and still sums to 1).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -394,6 +450,7 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        instrument_feature=False,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -410,6 +467,7 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.instrument_feature = instrument_feature
 
     def _make_model(self, n_classes, seed, early_stopping):
         from xgboost import XGBClassifier
@@ -430,6 +488,7 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
             random_state=seed,
             n_jobs=self.n_jobs,
             verbosity=1,
+            enable_categorical=self.instrument_feature,
             **(self.booster_params or {}),
         )
 
@@ -454,9 +513,11 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         # total_gain matches LightGBM's "gain"; XGBoost's default "gain" is
         # the mean gain per split, which favours rarely used features.
         scores = booster.get_score(importance_type="total_gain")
-        importances = np.zeros(self.n_features_in_)
+        importances = np.zeros(self.n_features_in_ + self.instrument_feature)
         for key, value in scores.items():
-            importances[int(key[1:])] = value  # keys are "f0", "f1", ...
+            # keys are "f0", "f1", ...; the instrument column comes last.
+            index = -1 if key == "instrument" else int(key[1:])
+            importances[index] = value
         return importances
 
     def _predict_model_proba(self, X):
@@ -500,6 +561,12 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
     feature_importances_ : ndarray of shape (n_features,)
         Total gain of each feature's splits over the rounds used, normalised
         to sum to 1 (all zeros if no split was made).
+    instruments_ : ndarray of shape (n_instruments,)
+        The panel's instruments, with ``instrument_feature=True`` only.
+    instrument_importance_ : float
+        Share of the total gain earned by the instrument feature, with
+        ``instrument_feature=True`` only (``feature_importances_`` then
+        covers the numeric features and still sums to 1).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -556,6 +623,7 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        instrument_feature=False,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -573,6 +641,7 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.instrument_feature = instrument_feature
 
     def _make_model(self, n_classes, seed, early_stopping):
         from lightgbm import LGBMClassifier

@@ -16,6 +16,7 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
+import pandas as pd
 from joblib import cpu_count, effective_n_jobs
 from scipy.optimize import minimize
 from scipy.sparse import issparse
@@ -39,7 +40,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._validation import tail_split
+from ._panel import panel_keys, take_rows
+from ._validation import tail_rows, tail_split
 
 # Shuffles per feature for permutation importance (cost: this many
 # predictions of the validation tail per feature and per member).
@@ -319,6 +321,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         costs about a millisecond on the four-member pipeline: it is done at
         fit and reused at predict, where single-row latency matters.
         """
+        keys = panel_keys(X)
         if reset:
             tags = self.__sklearn_tags__().input_tags
             self._input_spec = dict(
@@ -326,12 +329,13 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
                 dtype=(np.float64, np.float32),
                 ensure_all_finite="allow-nan" if tags.allow_nan else True,
             )
-            return validate_data(self, X, y, reset=True, **self._input_spec)
+            Xv, y = validate_data(self, X, y, reset=True, **self._input_spec)
+            return _keep_panel(Xv, X, keys), y, keys
         # validate_data(reset=False) without its own walk over the tags.
         _check_feature_names(self, X, reset=False)
-        X = check_array(X, input_name="X", estimator=self, **self._input_spec)
-        _check_n_features(self, X, reset=False)
-        return X
+        Xv = check_array(X, input_name="X", estimator=self, **self._input_spec)
+        _check_n_features(self, Xv, reset=False)
+        return _keep_panel(Xv, X, keys)
 
     # -- fit --------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -360,7 +364,8 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         ]
         active = [name for name, _ in members]
         weights = self._resolve_weights(names, active)
-        X, y = self._validate_X(X, y, reset=True)
+        X, y, keys = self._validate_X(X, y, reset=True)
+        dates = None if keys is None else keys.date
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -370,7 +375,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             _check_accepts_sample_weight(members)
 
         if isinstance(weights, str):  # "auto"
-            weights = self._learn_weights(members, X, y_enc, sample_weight)
+            weights = self._learn_weights(members, X, y_enc, sample_weight, dates)
         fitted, self.fit_times_ = self._fit_members(members, X, y_enc, sample_weight)
         self.estimators_ = fitted
         self.named_estimators_ = Bunch(
@@ -382,7 +387,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         self.weights_ = {
             name: float(w) for name, w in zip(active, weights, strict=True)
         }
-        self._importances = self._compute_importances(X, y_enc, sample_weight)
+        self._importances = self._compute_importances(X, y_enc, sample_weight, dates)
         if "mlflow" in sys.modules:  # tracking is optional: never import it here
             from .tracking import _log_ensemble_fit
 
@@ -424,40 +429,46 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         times = dict(item for lane_times in results for item in lane_times)
         return [est for _, est in clones], {name: times[name] for name, _ in clones}
 
-    def _learn_weights(self, members, X, y, sample_weight):
+    def _learn_weights(self, members, X, y, sample_weight, dates=None):
         """Fit members on the head rows, learn simplex weights on the tail."""
         if len(members) == 1:
             return np.ones(1)
-        n_train = tail_split(X.shape[0], self.validation_fraction)
-        head_classes = np.unique(y[:n_train])
+        train, valid = tail_rows(X.shape[0], self.validation_fraction, dates)
+        head_classes = np.unique(y[train])
         if head_classes.size < 2:
             raise ValueError(
-                f"weights='auto' fits the members on the first {n_train} rows, "
-                "which hold a single class; lower validation_fraction or pass "
-                "explicit weights."
+                f"weights='auto' fits the members on the first {len(y[train])} "
+                "rows, which hold a single class; lower validation_fraction or "
+                "pass explicit weights."
             )
         head, _ = self._fit_members(
             members,
-            X[:n_train],
-            y[:n_train],
-            _rows(sample_weight, slice(None, n_train)),
+            take_rows(X, train),
+            y[train],
+            _rows(sample_weight, train),
             class_map=head_classes,
         )
         tail_probas = np.stack(
-            [self._tail_proba(est, X, n_train, head_classes) for est in head]
+            [self._tail_proba(est, X, valid, head_classes) for est in head]
         )
         return _simplex_log_loss_weights(
-            tail_probas, y[n_train:], _tail_weights(sample_weight, n_train)
+            tail_probas, y[valid], _nonzero_weights(_rows(sample_weight, valid))
         )
 
-    def _tail_proba(self, est, X, n_train, class_map=None):
-        """Aligned probabilities of rows ``n_train:`` given the history they need."""
-        start = max(0, n_train - _context_rows(est))
-        proba = self._aligned_proba(est, X[start:], class_map)
-        return proba[n_train - start :]
+    def _tail_proba(self, est, X, valid, class_map=None):
+        """Aligned probabilities of the ``valid`` rows given the history they need.
+
+        A panel's windows need each instrument's own history, so a panel is
+        predicted whole and the tail rows taken from it.
+        """
+        if not isinstance(valid, slice):
+            return self._aligned_proba(est, X, class_map)[valid]
+        start = max(0, valid.start - _context_rows(est))
+        proba = self._aligned_proba(est, take_rows(X, slice(start, None)), class_map)
+        return proba[valid.start - start :]
 
     # -- importances ------------------------------------------------------
-    def _compute_importances(self, X, y, sample_weight):
+    def _compute_importances(self, X, y, sample_weight, dates=None):
         """Native importances now; the tail rows that permutation needs later.
 
         Permutation importances cost ``3 * n_features`` predictions of the
@@ -474,21 +485,42 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             importances[name] = None if native is None else _normalise(native)
             needs_permutation |= native is None and self.importance == "auto"
         self._importance_tail = (
-            self._tail_for_importance(X, y, sample_weight)
+            self._tail_for_importance(X, y, sample_weight, dates)
             if needs_permutation
             else None
         )
         return importances
 
-    def _tail_for_importance(self, X, y, sample_weight):
-        """Scored tail rows (capped), plus the history the longest window needs."""
-        n_train = tail_split(X.shape[0], self.validation_fraction)
-        first_scored = max(n_train, X.shape[0] - _MAX_IMPORTANCE_ROWS)
+    def _tail_for_importance(self, X, y, sample_weight, dates=None):
+        """Scored tail rows (capped), plus the history the longest window needs.
+
+        Returns ``(block, scored, y_scored, w_scored, panel)``: the rows as a
+        dense array, which of them are scored, and for a panel the block's
+        index and columns (None otherwise). A panel keeps the last dates of
+        its tail and, as history, the ``context`` dates before them.
+        """
         context = max(_context_rows(est) for est in self.estimators_)
-        start = max(0, first_scored - context)
-        block = X[start:].toarray() if issparse(X) else np.array(X[start:])
-        weights = _tail_weights(sample_weight, first_scored)
-        return block, first_scored - start, y[first_scored:], weights
+        if dates is None:
+            n_train = tail_split(X.shape[0], self.validation_fraction)
+            first = max(n_train, X.shape[0] - _MAX_IMPORTANCE_ROWS)
+            kept = slice(max(0, first - context), None)
+            scored = slice(first - kept.start, None)
+            scored_rows = slice(first, None)
+        else:
+            first = _first_scored_date(dates, self.validation_fraction)
+            kept = np.flatnonzero(dates >= first - context)
+            scored = np.flatnonzero(dates[kept] >= first)
+            scored_rows = kept[scored]
+        block = take_rows(X, kept)
+        panel = None
+        if isinstance(block, pd.DataFrame):
+            # Plain arrays, not pandas objects: the safe format stores them.
+            index = block.index
+            levels = [index.get_level_values(i).to_numpy() for i in range(2)]
+            panel = (levels, list(index.names), block.columns.to_numpy())
+        block = block.toarray() if issparse(block) else np.array(block)
+        weights = _nonzero_weights(_rows(sample_weight, scored_rows))
+        return block, scored, y[scored_rows], weights, panel
 
     def _permutation_importances(self, est, rng):
         """Mean log-loss rise on the tail when each column is shuffled.
@@ -497,12 +529,17 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         it looks back over (``_context_rows``), so that a shuffled column
         reaches every time step of its windows.
         """
-        block, first_scored, y_tail, w_tail = self._importance_tail
+        block, scored, y_tail, w_tail, panel = self._importance_tail
         block = block.copy()
-        scored = slice(first_scored, None)
+
+        if panel is not None:
+            levels, names, columns = panel
+            index = pd.MultiIndex.from_arrays(levels, names=names)
 
         def loss(block):
-            return _log_loss(self._aligned_proba(est, block)[scored], y_tail, w_tail)
+            rows = block if panel is None else pd.DataFrame(block, index, columns)
+            proba = self._aligned_proba(est, rows)[scored]
+            return _log_loss(proba, y_tail, w_tail)
 
         base = loss(block)
         rises = np.zeros(block.shape[1])
@@ -957,7 +994,29 @@ def _rows(array, rows):
     return None if array is None else array[rows]
 
 
-def _tail_weights(sample_weight, n_train):
-    """Sample weights of the tail rows; None when absent or all zero."""
-    tail = _rows(sample_weight, slice(n_train, None))
-    return tail if tail is not None and tail.sum() > 0 else None
+def _nonzero_weights(weights):
+    """The weights, or None when absent or all zero."""
+    return weights if weights is not None and weights.sum() > 0 else None
+
+
+def _keep_panel(X_checked, X, keys):
+    """Validated rows, as a frame with the panel's index when X is a panel.
+
+    Members need the instrument and date of each row (a SequenceWindower
+    windows within instruments, boosters hold out the last dates), and a
+    panel carries them in its index.
+    """
+    if keys is None:
+        return X_checked
+    return pd.DataFrame(X_checked, index=X.index, columns=X.columns, copy=False)
+
+
+def _first_scored_date(dates, validation_fraction):
+    """First date rank scored by permutation importance on a panel: the first
+    validation date, or later so that at most ``_MAX_IMPORTANCE_ROWS`` rows
+    (and at least one date) are scored."""
+    n_dates = int(dates.max()) + 1
+    first = tail_split(n_dates, validation_fraction) if n_dates > 1 else n_dates
+    rows_from = np.bincount(dates, minlength=n_dates)[::-1].cumsum()[::-1]
+    capped = int(np.searchsorted(-rows_from, -_MAX_IMPORTANCE_ROWS, "left"))
+    return max(first, min(capped, n_dates - 1))

@@ -7,9 +7,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._panel import panel_keys, to_panel
+
 __all__ = ["MarketFeatures"]
 
 OHLCV = ("open", "high", "low", "close", "volume")
+_CROSS_SECTIONAL = ("rank", "zscore")
 
 
 # --------------------------------------------------------------------------
@@ -114,6 +117,32 @@ def _check_windows(values, name, minimum=1):
     return values
 
 
+def _check_cross_sectional(value):
+    """``cross_sectional`` as a tuple of kinds, () for None."""
+    if value is None:
+        return ()
+    kinds = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(kinds, tuple | list)
+        or not kinds
+        or not set(kinds) <= set(_CROSS_SECTIONAL)
+        or len(set(kinds)) != len(kinds)
+    ):
+        raise ValueError(
+            "cross_sectional must be None, 'rank', 'zscore' or a tuple of "
+            f"distinct ones among them, got {value!r}."
+        )
+    return tuple(kinds)
+
+
+def _check_key_name(value, name):
+    if value is not None and not isinstance(value, str):
+        raise ValueError(
+            f"{name} must be None or the name of a column or index level (a "
+            f"str), got {value!r}."
+        )
+
+
 class MarketFeatures(TransformerMixin, BaseEstimator):
     """Causal technical features from OHLCV bars.
 
@@ -152,6 +181,22 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         included; 0 when the window is flat.
     ``dist_sma_{w}``
         ``close / SMA_w - 1`` for each ``w`` in ``ma_windows``.
+    ``{feature}_cs_rank``, ``{feature}_cs_zscore``
+        Only on a panel with ``cross_sectional``: for each return and
+        volatility feature, its rank in [0, 1] and its z-score among the
+        instruments of the same date (see ``cross_sectional``).
+
+    **Panels.** ``X`` may hold many instruments (see
+    :func:`~sklensemble.to_panel`): a DataFrame with an ``(instrument,
+    date)`` or ``(date, instrument)`` MultiIndex, or a long table with an
+    instrument column named by ``instrument`` and dates in the ``date``
+    column or the index. Rows may come in any order. Every feature is then
+    computed per instrument, over that instrument's own bars in date order:
+    no window crosses from one instrument into another, and each instrument
+    has its own warm-up. The output keeps the input's rows, in the input's
+    order; for the long form it is indexed by the ``(instrument, date)``
+    MultiIndex (the key columns are not features), so later steps see a
+    panel too.
 
     Parameters
     ----------
@@ -183,7 +228,11 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         with their labels via :func:`~sklensemble.labels.drop_unlabeled`
         with ``drop_nan_features=True``. ``"drop"`` removes those rows
         and is for standalone use only: in a Pipeline the output would no
-        longer line up with ``y``.
+        longer line up with ``y``. On a panel, ``"drop"`` removes the first
+        ``n_warmup_rows_`` bars of each instrument (its own warm-up) and
+        keeps the other rows in input order; cross-sectional features are
+        computed before, so kept rows hold the same values as with
+        ``"nan"``.
     columns : dict or None, default=None
         Where to find each of ``"open", "high", "low", "close", "volume"``:
         a DataFrame column label or, for an array, an integer position.
@@ -191,16 +240,36 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         or taken in OHLCV order (positions 0-4) for an array. For example
         ``{"close": "adj_close"}`` computes the close features on adjusted
         prices.
+    instrument : str or None, default=None
+        Panels only: the instrument column (long form) or index level. None
+        recognises a two-level MultiIndex by its datetime level (or a level
+        named ``"instrument"``).
+    date : str or None, default=None
+        Long-form panels only: the date column; None reads the dates from
+        the index.
+    cross_sectional : {"rank", "zscore"}, tuple of them or None, default=None
+        Panels only: add, for each ``log_return_{h}`` and the volatility,
+        its comparison with the other instruments of the same date, computed
+        from that date's rows alone (never from other dates). ``"rank"``:
+        ``(average rank - 1) / (n - 1)`` in [0, 1] among the ``n``
+        instruments with a value that date (0.5 if ``n == 1``). ``"zscore"``:
+        ``(x - mean) / std`` with the population std (0 when all values are
+        equal). Rows where the feature is NaN are left out and stay NaN.
+        Columns come after the others, one block per kind, in the given
+        order. On a non-panel ``X`` it raises a ValueError.
 
     Attributes
     ----------
     n_features_in_ : int
-        Number of columns seen in :meth:`fit`.
+        Number of columns seen in :meth:`fit` (for a long-form panel, the
+        columns other than the instrument and date columns).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names seen in :meth:`fit`, when ``X`` has string column names.
     n_warmup_rows_ : int
-        Leading rows where at least one feature is NaN. Inputs need at least
-        ``n_warmup_rows_ + 1`` rows.
+        Leading rows (of each instrument, for a panel) where at least one
+        feature is NaN. Inputs need at least ``n_warmup_rows_ + 1`` rows; a
+        panel needs that many in its longest instrument, and instruments
+        with fewer rows get NaN features throughout.
 
     Notes
     -----
@@ -223,6 +292,18 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
     0
     >>> MarketFeatures(warmup="drop").fit_transform(bars).shape
     (251, 14)
+
+    A panel of two instruments, with their cross-sectional return ranks:
+
+    >>> import pandas as pd
+    >>> panel = pd.concat(
+    ...     {"AAA": bars, "BBB": make_synthetic_market(300, seed=1)},
+    ...     names=["instrument", "date"])
+    >>> features = MarketFeatures(cross_sectional="rank").fit_transform(panel)
+    >>> features.shape
+    (600, 19)
+    >>> float(features.loc[("AAA", "2000-01-04"), "log_return_1_cs_rank"])
+    1.0
     """
 
     def __init__(
@@ -238,6 +319,9 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         ma_windows=(10, 50),
         warmup="nan",
         columns=None,
+        instrument=None,
+        date=None,
+        cross_sectional=None,
     ):
         self.return_horizons = return_horizons
         self.volatility_window = volatility_window
@@ -250,6 +334,9 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         self.ma_windows = ma_windows
         self.warmup = warmup
         self.columns = columns
+        self.instrument = instrument
+        self.date = date
+        self.cross_sectional = cross_sectional
 
     # ------------------------------------------------------------------
     # Parameters
@@ -299,6 +386,9 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
                     "columns must be a dict whose keys are among "
                     f"{list(OHLCV)}, got {self.columns!r}."
                 )
+        _check_key_name(self.instrument, "instrument")
+        _check_key_name(self.date, "date")
+        p["cross_sectional"] = _check_cross_sectional(self.cross_sectional)
         p["first_valid"] = self._first_valid_rows(p)
         return p
 
@@ -319,6 +409,10 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         first[f"volume_zscore_{p['volume_window']}"] = p["volume_window"] - 1
         for w in p["ma_windows"]:
             first[f"dist_sma_{w}"] = w - 1
+        # A cross-sectional feature exists where its own feature does.
+        for kind in p["cross_sectional"]:
+            for name in _cross_sectional_bases(p):
+                first[f"{name}_cs_{kind}"] = first[name]
         return first
 
     # ------------------------------------------------------------------
@@ -373,16 +467,46 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
             )
         return located
 
-    def _ohlcv(self, X, n_required):
+    def _split_panel(self, X, params):
+        """``(X, keys)``: the feature table and its panel keys (None if no panel).
+
+        A long-form panel becomes the ``(instrument, date)`` MultiIndex form,
+        so its key columns are never features and the output is a panel too.
+        """
+        keys = panel_keys(X, self.instrument, self.date)
+        if self.date is not None and (keys is None or keys.columns is None):
+            raise ValueError(
+                f"date={self.date!r} names the date column of a long-form panel, "
+                "so it needs instrument='<instrument column>'. For a MultiIndex "
+                "panel or a single series, pass date=None."
+            )
+        if keys is None and params["cross_sectional"]:
+            raise ValueError(
+                f"cross_sectional={self.cross_sectional!r} compares instruments "
+                "on the same date, but X is not a panel (it holds one "
+                "instrument). Pass a panel (a DataFrame with an (instrument, "
+                "date) MultiIndex, or instrument='<column>' for a long table) "
+                "or cross_sectional=None."
+            )
+        if keys is not None and keys.columns is not None:
+            X = to_panel(X, self.instrument, self.date)
+        return X, keys
+
+    def _ohlcv(self, X, keys, n_required):
         """Validate ``X``; return a dict of float arrays and the output index."""
         if isinstance(X, pd.DataFrame):
-            if not (X.index.is_unique and X.index.is_monotonic_increasing):
+            if keys is not None:
+                # Rows may come in any order: only the longest instrument
+                # needs a full warm-up, shorter ones stay NaN.
+                _check_n_rows(np.bincount(keys.instrument).max(), n_required, True)
+            elif not (X.index.is_unique and X.index.is_monotonic_increasing):
                 raise ValueError(
                     "X must have one row per bar in increasing time order; its "
                     "index is unsorted or has duplicates. Use "
                     "X.sort_index() and drop duplicate timestamps first."
                 )
-            _check_n_rows(len(X), n_required)
+            else:
+                _check_n_rows(len(X), n_required)
             located = self._locate_columns(X)
             data = {name: _to_float(X[col], name) for name, col in located.items()}
             index = X.index
@@ -411,7 +535,9 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         X : DataFrame or array-like of shape (n_samples, n_features)
             OHLCV bars in time order: a DataFrame with open, high, low,
             close and volume columns (any case; other columns are ignored),
-            or an array with exactly these 5 columns in this order.
+            or an array with exactly these 5 columns in this order. Or a
+            panel of many instruments' bars, rows in any order (see
+            *Panels* above).
         y : None
             Ignored.
 
@@ -420,9 +546,10 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         self : MarketFeatures
         """
         params = self._validated_params()
+        X, keys = self._split_panel(X, params)
         validate_data(self, X, reset=True, skip_check_array=True)
         self.n_warmup_rows_ = max(params["first_valid"].values())
-        self._ohlcv(X, self.n_warmup_rows_ + 1)
+        self._ohlcv(X, keys, self.n_warmup_rows_ + 1)
         return self
 
     def transform(self, X):
@@ -431,25 +558,46 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            OHLCV bars in time order, with the columns seen in :meth:`fit`.
+            OHLCV bars in time order, or a panel, with the columns seen in
+            :meth:`fit`.
 
         Returns
         -------
         features : DataFrame of shape (n_samples, n_features_out)
-            Indexed like ``X`` (a ``RangeIndex`` for arrays); columns are
-            :meth:`get_feature_names_out`. With ``warmup="drop"``, the first
-            ``n_warmup_rows_`` rows are left out.
+            Indexed like ``X`` (a ``RangeIndex`` for arrays, the
+            ``(instrument, date)`` MultiIndex for a long-form panel), rows
+            in the input's order; columns are :meth:`get_feature_names_out`.
+            With ``warmup="drop"``, the first ``n_warmup_rows_`` rows (of
+            each instrument, for a panel) are left out.
         """
         check_is_fitted(self)
         params = self._validated_params()
+        X, keys = self._split_panel(X, params)
         validate_data(self, X, reset=False, skip_check_array=True)
         # From the current parameters, in case set_params ran after fit.
         n_warmup = max(params["first_valid"].values())
-        data, index = self._ohlcv(X, n_warmup + 1)
-        features = pd.DataFrame(self._compute(data, params), index=index)
+        data, index = self._ohlcv(X, keys, n_warmup + 1)
+        if keys is None:
+            features = pd.DataFrame(self._compute(data, params), index=index)
+            return features.iloc[n_warmup:] if self.warmup == "drop" else features
+        features = pd.DataFrame(self._compute_panel(data, keys, params), index=index)
         if self.warmup == "drop":
-            features = features.iloc[n_warmup:]
+            features = features.iloc[_bar_numbers(keys) >= n_warmup]
         return features
+
+    def _compute_panel(self, data, keys, p):
+        """Features of each instrument alone, then the cross-sectional ones."""
+        order, starts = keys.segments()
+        out = {}
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            rows = order[a:b]
+            part = self._compute({k: v[rows] for k, v in data.items()}, p)
+            for name, values in part.items():
+                if name not in out:
+                    out[name] = np.full(len(order), np.nan)
+                out[name][rows] = values
+        out.update(_cross_sectional_features(out, keys, p))
+        return out
 
     def _compute(self, d, p):
         """Feature name -> array, in output order."""
@@ -540,13 +688,70 @@ def _to_float(column, name):
         ) from exc
 
 
-def _check_n_rows(n_rows, n_required):
+def _check_n_rows(n_rows, n_required, panel=False):
     if n_rows < n_required:
-        raise ValueError(
-            f"X has {n_rows} sample(s), but MarketFeatures needs at least "
-            f"{n_required} rows (its longest warm-up plus one). Pass a longer "
-            "history, or shorten the windows (e.g. ma_windows, macd_windows)."
+        what = (
+            f"the panel's longest instrument has {n_rows} row(s)"
+            if panel
+            else f"X has {n_rows} sample(s)"
         )
+        raise ValueError(
+            f"{what}, but MarketFeatures needs at least {n_required} rows (its "
+            "longest warm-up plus one). Pass a longer history, or shorten the "
+            "windows (e.g. ma_windows, macd_windows)."
+        )
+
+
+def _cross_sectional_bases(p):
+    """Names of the features compared across instruments: returns, volatility."""
+    returns = [f"log_return_{h}" for h in p["return_horizons"]]
+    return [*returns, f"volatility_{p['volatility_window']}"]
+
+
+def _cross_sectional_features(features, keys, p):
+    """``{name}_cs_{kind}`` arrays (input row order) for each kind requested."""
+    # Compare on rows sorted by (date, instrument): sums then run in the same
+    # order whatever the input's row order, so the values are identical.
+    by_date = np.lexsort((keys.instrument, keys.date))
+    bases = pd.DataFrame(
+        {name: features[name][by_date] for name in _cross_sectional_bases(p)}
+    )
+    out = {}
+    for kind in p["cross_sectional"]:
+        for name, values in _cross_section(bases, keys.date[by_date], kind).items():
+            out[f"{name}_cs_{kind}"] = np.empty(len(by_date))
+            out[f"{name}_cs_{kind}"][by_date] = values
+    return out
+
+
+def _cross_section(frame, dates, kind):
+    """Rank in [0, 1] or z-score of each column among the rows of each date.
+
+    Uses only the rows of the same date; NaN rows are left out of the
+    comparison and stay NaN. Ties share their average rank; a date with one
+    valid row ranks it 0.5. The z-score uses the population std (ddof=0) and
+    is 0 on a date whose values are all equal.
+    """
+    groups = frame.groupby(dates)
+    if kind == "rank":
+        count = groups.transform("count")
+        rank = (groups.rank(method="average") - 1.0) / (count - 1.0)
+        out = rank.where(count > 1, 0.5)
+    else:
+        z = (frame - groups.transform("mean")) / groups.transform("std", ddof=0)
+        # max == min, not std == 0: the mean of equal values may be off by
+        # one ulp, which would turn a flat date into +/-1.
+        out = z.where(groups.transform("max") != groups.transform("min"), 0.0)
+    out = out.where(frame.notna())
+    return {name: out[name].to_numpy(dtype=float) for name in frame.columns}
+
+
+def _bar_numbers(keys):
+    """Position of each row within its instrument's bars, in date order."""
+    order, starts = keys.segments()
+    position = np.empty(len(order), dtype=np.intp)
+    position[order] = np.arange(len(order)) - np.repeat(starts[:-1], np.diff(starts))
+    return position
 
 
 def _check_bars(data):

@@ -22,7 +22,7 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
 from ._modules import AttentionLSTM, TransformerEncoderNet
-from ._validation import check_sequences, loadable_device, resolve_device, tail_split
+from ._validation import check_sequences, loadable_device, resolve_device, tail_rows
 
 # Rows per forward pass at predict time (bounds the float64 batch in memory).
 _PREDICT_BATCH_ROWS = 1024
@@ -109,8 +109,10 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         self.sequence_length_in_ = X.shape[1]
         self.class_weight_ = self._class_weight_vector(y_encoded)
         self.device_ = resolve_device(self.device)
-        n_train = tail_split(len(y_encoded), self.validation_fraction)
-        n_train = n_train if n_train < len(y_encoded) else None
+        split = tail_rows(
+            len(y_encoded), self.validation_fraction, getattr(X, "dates", None)
+        )
+        split = None if split[1] is None else split
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
         dataset = WindowDataset(X, y_encoded)
@@ -118,7 +120,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             # A private seed: fitting neither depends on nor moves the
             # caller's global torch random state.
             torch.manual_seed(seed)
-            self.net_ = self._make_net(X.shape[2], seed, n_train)
+            self.net_ = self._make_net(X.shape[2], seed, split)
             self.net_.fit(dataset, y=None)
         self.module_ = _place_module(self.net_.module_, self.device_)
         self.n_epochs_ = len(self.net_.history)
@@ -143,17 +145,18 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
     def _cuda_devices(self):
         return [torch.device(self.device_).index or 0] if self.device_ != "cpu" else []
 
-    def _make_net(self, n_features, seed, n_train):
+    def _make_net(self, n_features, seed, split):
         """The skorch net: AdamW, clipping, tail early stopping, batch gathering.
 
-        ``n_train=None`` trains on every row without validation.
+        ``split`` is ``(train rows, validation rows)``, or None to train on
+        every row without validation.
         """
         module, module_kwargs = self._module_spec(n_features, len(self.classes_))
         callbacks = []
         if self.clip_grad_norm is not None:
             clip = GradientNormClipping(gradient_clip_value=self.clip_grad_norm)
             callbacks.append(("clip", clip))
-        if n_train is not None:
+        if split is not None:
             stop = EarlyStopping(patience=self.patience, load_best=True)
             callbacks.append(("early_stopping", stop))
         # User hooks run after early stopping has seen the epoch (e.g. the
@@ -173,7 +176,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_train__seed=seed,
             iterator_valid=WindowBatches,
-            train_split=None if n_train is None else TailSplit(n_train),
+            train_split=None if split is None else TailSplit(*split),
             callbacks=callbacks,
             # Accuracy on the tail is not needed to early-stop; skip its pass.
             callbacks__valid_acc=None,
@@ -286,7 +289,9 @@ _COMMON_PARAMS_DOC = """
     validation_fraction : float or None, default=0.1
         Share of the LAST training rows (time order, never shuffled) held out
         to early-stop on the validation loss; the best epoch's weights are
-        restored. ``None`` trains on every row for ``max_epochs``.
+        restored. ``None`` trains on every row for ``max_epochs``. On a
+        panel's windows (:class:`SequenceWindower` on a panel) the last
+        dates are held out instead, every instrument of a date on one side.
     patience : int, default=5
         Epochs without a validation-loss improvement before stopping.
     device : str, default="auto"

@@ -41,6 +41,7 @@ def make_ensemble_pipeline(
     device="auto",
     n_jobs=None,
     random_state=None,
+    instrument_feature=False,
 ):
     """Build ``Pipeline(RobustScaler, SoftVotingEnsemble)`` of the four members.
 
@@ -68,6 +69,19 @@ def make_ensemble_pipeline(
     random_state : int, RandomState instance or None, default=None
         Passed to every member: two CPU fits with the same integer seed give
         identical predictions.
+    instrument_feature : bool, default=False
+        Panels only: the two boosters also read each row's instrument as a
+        categorical feature. The networks never see it.
+
+    Notes
+    -----
+    The pipeline fits and predicts on one instrument (rows in time order)
+    or on a *panel*: a DataFrame indexed by ``(instrument, date)`` or
+    ``(date, instrument)`` in any row order (a long table with an
+    instrument column converts with :func:`~sklensemble.to_panel`, or
+    comes out of ``MarketFeatures(instrument=...)`` in that form). The
+    scaler keeps the index, the windows are built within each instrument,
+    and every member holds out the last dates for early stopping.
 
     Returns
     -------
@@ -92,7 +106,11 @@ def make_ensemble_pipeline(
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}.")
     sizes = PRESETS[preset]
-    trees = dict(**sizes["trees"], random_state=random_state)
+    trees = dict(
+        **sizes["trees"],
+        random_state=random_state,
+        instrument_feature=instrument_feature,
+    )
     nets = dict(**sizes["training"], device=device, random_state=random_state)
     members = [
         ("xgboost", XGBoostClassifier(**trees)),

@@ -7,6 +7,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import indexable
 from sklearn.utils.validation import _num_samples
 
+from ._panel import panel_keys
 from ._validation import check_int
 
 __all__ = ["PurgedWalkForwardSplit"]
@@ -40,6 +41,16 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
       outlasts the label horizon, or to model the delay between the last
       training bar and deployment. With ``embargo=0`` only ``purge`` counts.
 
+    **Panels.** When ``X`` is a panel (many instruments stacked in one
+    DataFrame, see :mod:`sklensemble._panel`), the folds are laid out on its
+    sorted distinct *dates* instead of its rows: every instrument of a date
+    falls on the same side, and ``test_size``, ``purge``, ``embargo`` and
+    ``max_train_size`` count dates. The rows may come in any order; the
+    yielded positions are those of the rows whose dates fall in each block,
+    ascending. In an unbalanced panel a date counts once however many
+    instruments trade on it, so blocks of equal dates may hold different
+    numbers of rows.
+
     Parameters
     ----------
     n_splits : int, default=5
@@ -63,6 +74,14 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
         the last ``max_train_size`` of them). ``False``: every fold trains on
         the same number of rows, ``max_train_size`` or, if ``None``, the
         rows available to the first fold -- a rolling window.
+    instrument : str or None, default=None
+        Panels only: the instrument column of a long-form panel, or the
+        instrument level of a MultiIndex whose levels are ambiguous. None
+        recognises an ``(instrument, date)`` or ``(date, instrument)``
+        MultiIndex by itself; a non-panel ``X`` is split by rows.
+    date : str or None, default=None
+        Panels only: the date column of a long-form panel; None reads the
+        dates from the index.
 
     See Also
     --------
@@ -83,6 +102,19 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
     >>> rolling = PurgedWalkForwardSplit(n_splits=3, test_size=2, expanding=False)
     >>> [len(train) for train, _ in rolling.split(X)]
     [6, 6, 6]
+
+    On a panel the same layout counts dates; each date's rows stay together:
+
+    >>> import pandas as pd
+    >>> index = pd.MultiIndex.from_product(
+    ...     [pd.bdate_range("2024-01-01", periods=6), ["AAA", "BBB"]],
+    ...     names=["date", "ticker"])
+    >>> panel = pd.DataFrame({"x": np.arange(12.0)}, index=index)
+    >>> cv = PurgedWalkForwardSplit(n_splits=2, test_size=2, purge=1)
+    >>> for train, test in cv.split(panel):
+    ...     print(train, test)
+    [0 1] [4 5 6 7]
+    [0 1 2 3 4 5] [ 8  9 10 11]
     """
 
     def __init__(
@@ -94,6 +126,8 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
         embargo=0,
         max_train_size=None,
         expanding=True,
+        instrument=None,
+        date=None,
     ):
         self.n_splits = n_splits
         self.test_size = test_size
@@ -101,6 +135,8 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
         self.embargo = embargo
         self.max_train_size = max_train_size
         self.expanding = expanding
+        self.instrument = instrument
+        self.date = date
 
     def get_n_splits(self, X=None, y=None, groups=None):
         """Number of folds: ``n_splits``.
@@ -121,8 +157,9 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows in time order; only their number is used.
+        X : array-like of shape (n_samples, n_features) or panel DataFrame
+            Rows in time order; only their number is used. For a panel, only
+            its dates are used, and its rows may be in any order.
         y : array-like of shape (n_samples,), default=None
             Ignored.
         groups : array-like, default=None
@@ -131,15 +168,17 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
         Yields
         ------
         train : ndarray of int
-            Training row positions, all before ``test[0] - purge - embargo``.
+            Training row positions, all before ``test[0] - purge - embargo``
+            (for a panel: on dates that many dates before the test block).
         test : ndarray of int
-            Test row positions, consecutive.
+            Test row positions: consecutive, or for a panel the ascending
+            positions of the rows on the block's consecutive dates.
 
         Raises
         ------
         ValueError
-            If the parameters are invalid or leave no training row for the
-            first fold.
+            If the parameters are invalid, the panel keys cannot be read, or
+            they leave no training row (date) for the first fold.
         """
         if groups is not None:
             warnings.warn(
@@ -147,11 +186,14 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
                 UserWarning,
                 stacklevel=2,
             )
+        keys = panel_keys(X, self.instrument, self.date)
+        if keys is not None:
+            return self._split_panel(keys)
         (X,) = indexable(X)
         return self._split(_num_samples(X))
 
-    def _split(self, n_samples):
-        n_splits, test_size, gap, train_size = self._layout(n_samples)
+    def _split(self, n_samples, unit="rows"):
+        n_splits, test_size, gap, train_size = self._layout(n_samples, unit)
         indices = np.arange(n_samples)
         first_test = n_samples - n_splits * test_size
         for test_start in range(first_test, n_samples, test_size):
@@ -162,8 +204,21 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
                 indices[test_start : test_start + test_size],
             )
 
-    def _layout(self, n_samples):
-        """Validate against ``n_samples``; return (n_splits, test_size, gap, cap)."""
+    def _split_panel(self, keys):
+        """The single-series layout on date ranks, mapped back to rows."""
+        by_date = np.argsort(keys.date, kind="stable")
+        # Rows of date ranks [a, b) are by_date[bounds[a]:bounds[b]].
+        bounds = np.searchsorted(keys.date[by_date], np.arange(keys.n_dates + 1))
+
+        def rows(dates):
+            return np.sort(by_date[bounds[dates[0]] : bounds[dates[-1] + 1]])
+
+        for train, test in self._split(keys.n_dates, unit="dates"):
+            yield rows(train), rows(test)
+
+    def _layout(self, n_samples, unit="rows"):
+        """Validate against ``n_samples`` (rows or dates); return
+        (n_splits, test_size, gap, cap)."""
         n_splits = self.get_n_splits()
         purge = check_int(self.purge, "purge", 0)
         embargo = check_int(self.embargo, "embargo", 0)
@@ -177,19 +232,19 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
             test_size = n_samples // (n_splits + 1)
             if test_size < 1:
                 raise ValueError(
-                    f"Too few rows: {n_samples} rows cannot make {n_splits} test "
-                    f"blocks plus a training block (need at least {n_splits + 1}). "
-                    "Pass more rows or lower n_splits."
+                    f"Too few {unit}: {n_samples} {unit} cannot make {n_splits} "
+                    f"test blocks plus a training block (need at least "
+                    f"{n_splits + 1}). Pass more {unit} or lower n_splits."
                 )
         gap = purge + embargo
         first_train = n_samples - n_splits * test_size - gap
         if first_train < 1:
             raise ValueError(
-                f"Too few rows: {n_samples} rows leave no training row for the "
-                f"first fold ({n_splits} test blocks of {test_size} rows, purge="
-                f"{purge}, embargo={embargo}). Need at least "
-                f"{n_splits * test_size + gap + 1} rows; pass more rows or lower "
-                "n_splits, test_size, purge or embargo."
+                f"Too few {unit}: {n_samples} {unit} leave no training {unit[:-1]} "
+                f"for the first fold ({n_splits} test blocks of {test_size} "
+                f"{unit}, purge={purge}, embargo={embargo}). Need at least "
+                f"{n_splits * test_size + gap + 1} {unit}; pass more {unit} or "
+                "lower n_splits, test_size, purge or embargo."
             )
         if self.expanding:
             return n_splits, test_size, gap, max_train
@@ -197,7 +252,7 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
             return n_splits, test_size, gap, first_train
         if max_train > first_train:
             raise ValueError(
-                f"expanding=False needs max_train_size={max_train} rows before "
+                f"expanding=False needs max_train_size={max_train} {unit} before "
                 f"every fold, but the first fold has only {first_train}. Lower "
                 "max_train_size, or use expanding=True to let early folds be "
                 "smaller."

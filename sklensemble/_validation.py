@@ -182,7 +182,8 @@ def _check_3d(estimator, X, reset):
             f"expecting {estimator.n_features_in_} features as input."
         )
     if X.dtype.kind == "f":
-        _check_finite_chunked(X)
+        # Panel windows: every value lives once in the padded rows.
+        _check_finite_chunked(getattr(X, "padded", X))
     return X
 
 
@@ -193,7 +194,8 @@ def check_sequences(estimator, X, y=None, *, reset, ensure_min_samples=1):
     ``validate_data`` (feature names, sparse and dtype errors, ...) and is
     returned as a ``(n_samples, 1, n_features)`` view: each row is a sequence
     of length one. 3D input ``(n_samples, sequence_length, n_features)`` is
-    checked in place and never copied, so window views stay views.
+    checked in place and never copied, so window views (and the
+    :class:`~sklensemble._windowing.PanelWindows` of a panel) stay views.
 
     Returns
     -------
@@ -201,7 +203,7 @@ def check_sequences(estimator, X, y=None, *, reset, ensure_min_samples=1):
     y : ndarray of shape (n_samples,) or None
     """
     ndim = getattr(X, "ndim", None)
-    if ndim == 3 and isinstance(X, np.ndarray):
+    if ndim == 3 and hasattr(X, "shape") and hasattr(X, "dtype"):
         X = _check_3d(estimator, X, reset)
         if y is not None:
             y = column_or_1d(y, warn=True)

@@ -12,6 +12,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._panel import panel_keys
+
 
 def make_windows(X, sequence_length, padding="edge"):
     """Return the look-back windows of ``X`` as a read-only strided view.
@@ -55,6 +57,107 @@ def make_windows(X, sequence_length, padding="edge"):
     )
 
 
+def make_panel_windows(X, keys, sequence_length, padding="edge"):
+    """Look-back windows of a panel, built within each instrument.
+
+    Each instrument's rows are laid out in date order behind their own
+    ``sequence_length - 1`` padding rows, in one float32 array; the window of
+    every input row is then a strided view into it, so memory stays
+    ``O(n_samples * n_features)``. Row ``i`` of the result is the window of
+    input row ``i`` (input order is kept).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    keys : PanelKeys
+        The panel keys of ``X``'s rows (see :func:`~sklensemble._panel.panel_keys`).
+    sequence_length : int
+    padding : {"edge", "zero"}
+        ``"edge"`` repeats each instrument's first row.
+
+    Returns
+    -------
+    windows : PanelWindows of shape (n_samples, sequence_length, n_features)
+    """
+    n_samples, n_features = X.shape
+    n_pad = sequence_length - 1
+    order, starts = keys.segments()
+    padded = np.empty((n_samples + keys.n_instruments * n_pad, n_features), np.float32)
+    ends = np.empty(n_samples, dtype=np.intp)  # padded row of each input row
+    for g in range(keys.n_instruments):
+        rows = order[starts[g] : starts[g + 1]]
+        first = starts[g] + (g + 1) * n_pad  # this instrument's first real row
+        padded[first - n_pad : first] = X[rows[0]] if padding == "edge" else 0.0
+        padded[first : first + len(rows)] = X[rows]
+        ends[rows] = np.arange(first, first + len(rows))
+    return PanelWindows(padded, sequence_length, ends - n_pad, keys.date)
+
+
+class PanelWindows:
+    """Windows of a panel: a read-only 3D array-like, gathered batch by batch.
+
+    The windows of a panel cannot be one strided view in input order (each
+    instrument has its own padding), so this object holds the padded rows
+    and, for every input row, where its window starts. Indexing it with a
+    slice or an integer array returns another ``PanelWindows`` (no copy);
+    ``np.asarray`` on it, or on a batch of it, materialises those windows
+    only. The sequence classifiers of this package read it like the
+    ndarray windows of a single series.
+
+    Attributes
+    ----------
+    shape : tuple (n_samples, sequence_length, n_features)
+    dates : ndarray of int of shape (n_samples,)
+        Date rank of each row, for time-ordered validation splits.
+    """
+
+    ndim = 3
+
+    def __init__(self, padded, sequence_length, starts, dates):
+        self.padded = padded
+        self.sequence_length = sequence_length
+        self.starts = starts
+        self.dates = dates
+
+    @property
+    def _view(self):
+        row_stride, col_stride = self.padded.strides
+        n_windows = self.padded.shape[0] - self.sequence_length + 1
+        return as_strided(
+            self.padded,
+            shape=(n_windows, self.sequence_length, self.padded.shape[1]),
+            strides=(row_stride, row_stride, col_stride),
+            writeable=False,
+        )
+
+    @property
+    def shape(self):
+        return (len(self.starts), self.sequence_length, self.padded.shape[1])
+
+    @property
+    def dtype(self):
+        return self.padded.dtype
+
+    def __len__(self):
+        return len(self.starts)
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return np.asarray(self[key[0]])[(slice(None), *key[1:])]
+        if isinstance(key, numbers.Integral):
+            return self._view[self.starts[key]]
+        return PanelWindows(
+            self.padded, self.sequence_length, self.starts[key], self.dates[key]
+        )
+
+    def __array__(self, dtype=None, copy=None):
+        windows = self._view[self.starts]
+        return windows if dtype is None else windows.astype(dtype, copy=False)
+
+    def __repr__(self):
+        return f"PanelWindows(shape={self.shape}, dtype={self.dtype})"
+
+
 class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Turn rows into look-back windows for sequence models, keeping y aligned.
 
@@ -74,13 +177,30 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     Windows only look backwards: row ``i`` never sees rows after ``i``.
     Rows are taken in the order given, so pass them in time order.
 
+    **Panels.** Given a panel (a DataFrame with an ``(instrument, date)`` or
+    ``(date, instrument)`` MultiIndex, or a long table with an instrument
+    column; see :func:`~sklensemble.to_panel`), windows are built within
+    each instrument in date order, whatever the row order: a window never
+    holds another instrument's rows, each instrument's first rows are
+    padded, and output row ``i`` is still the window of input row ``i``.
+    The output is then a :class:`~sklensemble._windowing.PanelWindows`, a
+    read-only 3D array-like of the same shape and memory bound, which the
+    sequence classifiers read batch by batch. The instrument and date keys
+    are never features.
+
     Parameters
     ----------
     sequence_length : int, default=60
         Number of time steps per window, the current row included.
     padding : {"edge", "zero"}, default="edge"
         How rows without enough history are filled: ``"edge"`` repeats the
-        first row, ``"zero"`` uses zeros.
+        first row (of each instrument, for a panel), ``"zero"`` uses zeros.
+    instrument : str or None, default=None
+        Panels only: the instrument column (long form) or index level. None
+        recognises a two-level MultiIndex by its datetime level.
+    date : str or None, default=None
+        Long-form panels only: the date column; None reads dates from the
+        index.
 
     Attributes
     ----------
@@ -111,16 +231,43 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     array([[2., 3.],
            [4., 5.],
            [6., 7.]], dtype=float32)
+
+    On a panel, each instrument's windows hold only its own rows:
+
+    >>> import pandas as pd
+    >>> index = pd.MultiIndex.from_product(
+    ...     [pd.bdate_range("2024-01-01", periods=3), ["A", "B"]])
+    >>> panel = pd.DataFrame({"x": [1.0, 10.0, 2.0, 20.0, 3.0, 30.0]}, index=index)
+    >>> np.asarray(SequenceWindower(2).fit_transform(panel))[:, :, 0]
+    array([[ 1.,  1.],
+           [10., 10.],
+           [ 1.,  2.],
+           [10., 20.],
+           [ 2.,  3.],
+           [20., 30.]], dtype=float32)
     """
 
     _parameter_constraints = {
         "sequence_length": [Interval(numbers.Integral, 1, None, closed="left")],
         "padding": [StrOptions({"edge", "zero"})],
+        "instrument": [str, None],
+        "date": [str, None],
     }
 
-    def __init__(self, sequence_length=60, *, padding="edge"):
+    def __init__(
+        self, sequence_length=60, *, padding="edge", instrument=None, date=None
+    ):
         self.sequence_length = sequence_length
         self.padding = padding
+        self.instrument = instrument
+        self.date = date
+
+    def _features(self, X):
+        """(feature rows of X, panel keys or None)."""
+        keys = panel_keys(X, self.instrument, self.date)
+        if keys is not None and keys.columns is not None:
+            X = X[keys.columns]  # long form: the keys are not features
+        return X, keys
 
     def fit(self, X, y=None):
         """Check X and record its features; the windower learns nothing else.
@@ -137,6 +284,7 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         self : SequenceWindower
         """
         self._validate_params()
+        X, _ = self._features(X)
         validate_data(self, X, dtype=[np.float32, np.float64], ensure_all_finite=False)
         return self
 
@@ -150,10 +298,13 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
 
         Returns
         -------
-        windows : ndarray of shape (n_samples, sequence_length, n_features)
-            float32 view; row ``i`` ends with input row ``i``.
+        windows : ndarray or PanelWindows of shape \
+                (n_samples, sequence_length, n_features)
+            float32 view; row ``i`` ends with input row ``i``. A
+            :class:`PanelWindows` for a panel.
         """
         check_is_fitted(self)
+        X, keys = self._features(X)
         X = validate_data(
             self,
             X,
@@ -161,6 +312,8 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             ensure_all_finite=False,
             reset=False,
         )
+        if keys is not None:
+            return make_panel_windows(X, keys, self.sequence_length, self.padding)
         return make_windows(X, self.sequence_length, self.padding)
 
     def fit_transform(self, X, y=None):

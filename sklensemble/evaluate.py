@@ -5,7 +5,8 @@
   and score it on the following test block, next to each ensemble member,
   the training fold's majority class and its class prior; optionally a
   long/short/flat backtest of the predicted labels.
-* :func:`summarize` -- mean over folds per model.
+* :func:`summarize` -- mean over folds per model (or per model and
+  instrument for a panel).
 * :func:`backtest` -- the backtest of one sequence of positions.
 
 Timing convention of the backtest
@@ -19,6 +20,7 @@ starts flat, so entering the first position is charged, and the position
 left open at the fold's end is not charged to close.
 """
 
+import copy
 import numbers
 import sys
 import time
@@ -31,6 +33,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, l
 from sklearn.pipeline import Pipeline
 
 from ._ensemble import SoftVotingEnsemble
+from ._panel import panel_keys
+from ._splits import PurgedWalkForwardSplit
 from ._validation import check_int
 from ._windowing import SequenceWindower
 
@@ -49,6 +53,8 @@ _BACKTEST_COLUMNS = [
 ]
 _BASELINES = ("majority", "prior")
 _BENCHMARK = "buy_and_hold"
+# ``instrument`` of a panel's rows over all instruments (no ticker has parentheses).
+_ALL = "(all)"
 
 
 # --------------------------------------------------------------------------
@@ -120,22 +126,34 @@ def backtest(
     positions = _tranche_positions(signals, holding_period)
     turnover = np.abs(np.diff(positions, prepend=0.0))
     net = positions * next_returns - costs * turnover
-    equity = np.cumprod(1.0 + net)
-    peaks = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
-    invested = (positions != 0) & known
-    std = net.std(ddof=1) if len(net) > 1 else 0.0
     return {
-        "hit_rate": (
-            float(np.mean(positions[invested] * next_returns[invested] > 0))
-            if invested.any()
-            else np.nan
-        ),
-        "cumulative_return": float(equity[-1] - 1.0) if len(net) else 0.0,
-        "sharpe": _sharpe(net, std, periods_per_year),
-        "max_drawdown": float(np.max(1.0 - equity / peaks)) if len(net) else 0.0,
+        "hit_rate": _hit_rate(positions, next_returns, known),
+        **_performance(net, periods_per_year),
         "turnover": float(turnover.mean()) if len(net) else 0.0,
         "positions": positions,
         "net_returns": net,
+    }
+
+
+def _hit_rate(positions, next_returns, known):
+    """Share of invested bars with a known next return of the position's sign."""
+    invested = (positions != 0) & known
+    if not invested.any():
+        return np.nan
+    return float(np.mean(positions[invested] * next_returns[invested] > 0))
+
+
+def _performance(net, periods_per_year):
+    """Compounded return, Sharpe and max drawdown of per-bar net returns."""
+    if not len(net):
+        return {"cumulative_return": 0.0, "sharpe": 0.0, "max_drawdown": 0.0}
+    equity = np.cumprod(1.0 + net)
+    peaks = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
+    std = net.std(ddof=1) if len(net) > 1 else 0.0
+    return {
+        "cumulative_return": float(equity[-1] - 1.0),
+        "sharpe": _sharpe(net, std, periods_per_year),
+        "max_drawdown": float(np.max(1.0 - equity / peaks)),
     }
 
 
@@ -170,6 +188,8 @@ def walk_forward(
     holding_period=1,
     context="auto",
     periods_per_year=252,
+    instrument=None,
+    date=None,
     return_predictions=False,
     verbose=False,
     progress=False,
@@ -188,6 +208,22 @@ def walk_forward(
     - ``"prior"``: the class frequencies of the training fold as
       probabilities (its labels are the majority's).
 
+    **Panels.** When ``X`` is a panel (many instruments stacked in one
+    DataFrame: an ``(instrument, date)`` or ``(date, instrument)``
+    MultiIndex, or a long table with an ``instrument`` column), each fold is
+    one fit on all instruments' training rows, and every model is reported
+    per fold on an ``"(all)"`` row and on one row per instrument tested in
+    the fold (``instrument`` column). Classification scores of ``"(all)"``
+    pool the fold's test rows. The backtest runs per instrument on its own
+    rows in date order (its own next returns, starting flat each fold, never
+    chained into another instrument); the ``"(all)"`` backtest is the
+    equal-weight portfolio of the instruments trading on each date, its
+    daily return the mean of their net returns, its ``turnover`` the mean
+    of their per-bar turnover, its ``hit_rate`` over all invested
+    instrument-bars. Pass a :class:`~sklensemble.PurgedWalkForwardSplit`,
+    which splits a panel by date. :func:`summarize` reads the ``"(all)"``
+    rows, or every instrument with ``by_instrument=True``.
+
     Read more in ``docs/market.md``.
 
     Parameters
@@ -196,7 +232,8 @@ def walk_forward(
         Unfitted classifier with ``predict_proba``, typically
         :func:`~sklensemble.make_ensemble_pipeline`. It is cloned per fold.
     X : pandas DataFrame or array-like of shape (n_samples, n_features)
-        Feature rows in time order.
+        Feature rows in time order, or a panel DataFrame (rows in any
+        order).
     y : pandas Series or array-like of shape (n_samples,)
         Labels, e.g. from :func:`~sklensemble.labels.return_labels` after
         :func:`~sklensemble.labels.drop_unlabeled`.
@@ -204,14 +241,19 @@ def walk_forward(
         Object with ``split(X, y)`` yielding train/test row positions in
         time order, e.g. ``PurgedWalkForwardSplit(n_splits=5,
         purge=horizon)``. Integers are refused (scikit-learn would make an
-        unpurged, possibly shuffled K-fold).
+        unpurged, possibly shuffled K-fold). For a panel, a splitter by date
+        such as ``PurgedWalkForwardSplit`` (given ``instrument`` and
+        ``date`` below when it names neither).
     prices : pandas Series or array-like, default=None
         Close prices for the backtest. A Series whose index contains every
         index value of ``X`` (e.g. the full ``bars["close"]``, before
         unlabeled rows were dropped), or any 1D array-like with one price per
         row of ``X``. Each bar earns the return to the *next* entry of
         ``prices``; the last bar, which has none, earns nothing. ``None``
-        skips the backtest columns.
+        skips the backtest columns. For a panel: a Series indexed by
+        ``(instrument, date)`` (either level order) holding every row of
+        ``X``, a Series with ``X``'s own index, or one price per row of
+        ``X``; each row earns the return to its instrument's next price.
     costs : float, default=0.0
         Backtest cost per unit of turnover, as a return fraction.
     positions : dict or None, default=None
@@ -231,6 +273,12 @@ def walk_forward(
         :class:`~sklensemble.SequenceWindower` steps inside ``pipe``.
     periods_per_year : int, default=252
         Bars per year, to annualise the Sharpe ratio.
+    instrument : str or None, default=None
+        Panels only: the instrument column of a long-form ``X``, or the
+        instrument level of a MultiIndex whose levels are ambiguous.
+    date : str or None, default=None
+        Panels only: the date column of a long-form ``X``; None reads the
+        dates from the index.
     return_predictions : bool, default=False
         Also return the per-row predictions.
     verbose : bool, default=False
@@ -255,18 +303,23 @@ def walk_forward(
         ``turnover``, plus a ``"buy_and_hold"`` row per fold (always long;
         its classification scores are NaN). The final pipeline's own
         probabilities are the ``"ensemble"`` row whatever its final step is.
+        For a panel, an ``instrument`` column follows ``model``, with one
+        row per fold, model and instrument plus the ``"(all)"`` row first;
+        ``test_start``/``test_end`` are dates and ``n_train``/``n_test``
+        count that instrument's rows (see *Panels* above).
     predictions : pandas DataFrame
         Only if ``return_predictions``: one row per test row and classifier
         model, indexed like ``X``, with ``fold``, ``model``, ``y_true``,
         ``y_pred`` and ``proba_<class>`` columns; with ``prices`` also
         ``position``, ``next_return`` (the asset's) and ``strategy_return``
-        (net of costs).
+        (net of costs). For a panel, also an ``instrument`` column.
 
     Raises
     ------
     ValueError
         If ``X``, ``y`` and ``prices`` are not aligned, ``cv`` is not a
-        splitter, or a label has no position.
+        splitter, a label has no position, or the panel keys of ``X``
+        cannot be read.
 
     See Also
     --------
@@ -292,20 +345,37 @@ def walk_forward(
     >>> table = summarize(results)
     >>> bool(table.loc["ensemble", "accuracy"] > 0.9)
     True
+
+    A panel of three instruments, split by date:
+
+    >>> import pandas as pd
+    >>> index = pd.MultiIndex.from_product(
+    ...     [pd.bdate_range("2024-01-01", periods=100), ["A", "B", "C"]],
+    ...     names=["date", "ticker"])
+    >>> panel = pd.DataFrame(X, index=index)
+    >>> cv = PurgedWalkForwardSplit(n_splits=3, test_size=20, purge=1)
+    >>> results = walk_forward(LogisticRegression(), panel, y, cv)
+    >>> first = results[(results["fold"] == 0) & (results["model"] == "ensemble")]
+    >>> first[["instrument", "n_train", "n_test"]].to_numpy().tolist()
+    [['(all)', 117, 60], ['A', 39, 20], ['B', 39, 20], ['C', 39, 20]]
+    >>> summarize(results, by_instrument=True).loc["ensemble", "n_folds"].tolist()
+    [3, 3, 3, 3]
     """
     X, y, index = _check_X_y(X, y)
-    splits = _check_cv_splits(cv, X, y)
+    keys = _check_panel(X, instrument, date)
+    splits = _check_cv_splits(_panel_cv(cv, instrument, date), X, y, keys)
     classes = np.unique(y)
     n_context = _check_context(context, pipe)
     _check_member_names(pipe)
     trader = None
     if prices is not None:
         trader = _Trader(
-            next_returns=_next_returns(prices, X, index),
+            next_returns=_next_returns(prices, X, index, keys, instrument),
             position_of=_position_map(classes, positions),
             costs=_check_costs(costs),
             holding_period=check_int(holding_period, "holding_period", 1),
             periods_per_year=periods_per_year,
+            dates=None if keys is None else keys.date,
         )
 
     rows, predictions = [], []
@@ -320,38 +390,46 @@ def walk_forward(
                 f"[walk_forward] fold {fold}: fitted {len(train)} rows in "
                 f"{fit_times['ensemble']:.1f}s"
             )
-        probas = _fold_probas(fitted, X, y[train], test, classes, n_context, fit_times)
-        common = {
-            "fold": fold,
-            "test_start": index[test[0]],
-            "test_end": index[test[-1]],
-            "n_train": len(train),
-            "n_test": len(test),
-        }
+        block = _block_rows(test, n_context, keys)
+        probas = _fold_probas(fitted, X, y[train], test, block, classes, fit_times)
+        groups = _fold_groups(fold, train, test, index, keys)
         for model, proba in probas.items():
             y_pred = classes[np.argmax(proba, axis=1)]
-            row = {
-                **common,
-                "model": model,
-                "fit_time": fit_times.get(model, 0.0),
-                **_scores(y[test], y_pred, proba, classes, model),
-            }
+            model_rows = [
+                {
+                    **fields,
+                    "model": model,
+                    "fit_time": fit_times.get(model, 0.0),
+                    **_scores(y[test][sub], y_pred[sub], proba[sub], classes, model),
+                }
+                for fields, sub in groups
+            ]
             frame = _prediction_frame(
                 index[test], fold, model, y[test], y_pred, proba, classes
             )
+            if keys is not None:
+                names = keys.instrument_names[keys.instrument[test]]
+                frame.insert(2, "instrument", np.asarray(names))
             if trader is not None:
-                trader.trade(row, frame, trader.position_of(y_pred), test)
-            rows.append(row)
+                trader.trade(
+                    model_rows, groups, frame, trader.position_of(y_pred), test
+                )
+            rows += model_rows
             predictions.append(frame)
         if trader is not None:
-            row = {**common, "model": _BENCHMARK, "fit_time": 0.0}
-            row.update(dict.fromkeys(_SCORE_COLUMNS, np.nan))
-            trader.trade(row, None, np.ones(len(test)), test, holding_period=1)
-            rows.append(row)
+            nan_scores = dict.fromkeys(_SCORE_COLUMNS, np.nan)
+            model_rows = [
+                {**fields, "model": _BENCHMARK, "fit_time": 0.0, **nan_scores}
+                for fields, _ in groups
+            ]
+            ones = np.ones(len(test))
+            trader.trade(model_rows, groups, None, ones, test, holding_period=1)
+            rows += model_rows
 
     if progress:
         _draw_progress(len(splits), len(splits))
-    columns = ["fold", "model", "test_start", "test_end", "n_train", "n_test"]
+    columns = ["fold", "model"] + (["instrument"] if keys is not None else [])
+    columns += ["test_start", "test_end", "n_train", "n_test"]
     columns += ["fit_time", *_SCORE_COLUMNS]
     columns += _BACKTEST_COLUMNS if trader is not None else []
     results = pd.DataFrame(rows, columns=columns)
@@ -360,33 +438,110 @@ def walk_forward(
     return results
 
 
+def _fold_groups(fold, train, test, index, keys):
+    """``[(row fields, positions in test)]`` scored separately in a fold.
+
+    A single series is one group. A panel is the whole block (instrument
+    ``_ALL``), then each instrument's test rows in date order.
+    """
+    if keys is None:
+        fields = {
+            "fold": fold,
+            "test_start": index[test[0]],
+            "test_end": index[test[-1]],
+            "n_train": len(train),
+            "n_test": len(test),
+        }
+        return [(fields, np.arange(len(test)))]
+    dates, codes = keys.date[test], keys.instrument[test]
+    n_train = np.bincount(keys.instrument[train], minlength=keys.n_instruments)
+
+    def fields(name, sub, n):
+        return {
+            "fold": fold,
+            "instrument": name,
+            "test_start": keys.date_values[dates[sub].min()],
+            "test_end": keys.date_values[dates[sub].max()],
+            "n_train": int(n),
+            "n_test": len(sub),
+        }
+
+    everything = np.arange(len(test))
+    groups = [(fields(_ALL, everything, len(train)), everything)]
+    by_instrument = np.lexsort((dates, codes))
+    cuts = np.flatnonzero(np.diff(codes[by_instrument])) + 1
+    for sub in np.split(by_instrument, cuts):
+        code = codes[sub[0]]
+        groups.append((fields(keys.instrument_names[code], sub, n_train[code]), sub))
+    return groups
+
+
 class _Trader:
-    """Backtest settings shared by every model of every fold."""
+    """Backtest settings shared by every model of every fold.
+
+    ``dates`` (date rank per row) marks a panel: each instrument is then
+    backtested on its own rows, and the ``_ALL`` row is their portfolio.
+    """
 
     def __init__(
-        self, next_returns, position_of, costs, holding_period, periods_per_year
+        self,
+        next_returns,
+        position_of,
+        costs,
+        holding_period,
+        periods_per_year,
+        dates=None,
     ):
         self.next_returns = next_returns
         self.position_of = position_of
         self.costs = costs
         self.holding_period = holding_period
         self.periods_per_year = periods_per_year
+        self.dates = dates
 
-    def trade(self, row, frame, signals, test, holding_period=None):
-        """Backtest ``signals`` on the test rows; fill ``row`` and ``frame``."""
+    def trade(self, rows, groups, frame, signals, test, holding_period=None):
+        """Backtest ``signals`` on the test rows; fill ``rows`` and ``frame``."""
         next_returns = self.next_returns[test]
-        result = backtest(
-            signals,
-            next_returns,
-            costs=self.costs,
-            holding_period=holding_period or self.holding_period,
-            periods_per_year=self.periods_per_year,
-        )
-        row.update({key: result[key] for key in _BACKTEST_COLUMNS})
+        positions = np.zeros(len(test))
+        net = np.zeros(len(test))
+        turnover = np.zeros(len(test))
+        # A panel's first group is the whole block, backtested as a portfolio.
+        own = groups if self.dates is None else groups[1:]
+        own_rows = rows if self.dates is None else rows[1:]
+        for row, (_, sub) in zip(own_rows, own, strict=True):
+            result = backtest(
+                signals[sub],
+                next_returns[sub],
+                costs=self.costs,
+                holding_period=holding_period or self.holding_period,
+                periods_per_year=self.periods_per_year,
+            )
+            row.update({key: result[key] for key in _BACKTEST_COLUMNS})
+            positions[sub] = result["positions"]
+            net[sub] = result["net_returns"]
+            turnover[sub] = np.abs(np.diff(result["positions"], prepend=0.0))
+        if self.dates is not None:
+            rows[0].update(
+                self._portfolio(
+                    self.dates[test], positions, next_returns, net, turnover
+                )
+            )
         if frame is not None:
-            frame["position"] = result["positions"]
+            frame["position"] = positions
             frame["next_return"] = next_returns
-            frame["strategy_return"] = result["net_returns"]
+            frame["strategy_return"] = net
+
+    def _portfolio(self, dates, positions, next_returns, net, turnover):
+        """Equal-weight portfolio of the instruments trading on each date."""
+        _, day = np.unique(dates, return_inverse=True)
+        count = np.bincount(day)
+        daily = np.bincount(day, weights=net) / count
+        known = ~np.isnan(next_returns)
+        return {
+            "hit_rate": _hit_rate(positions, np.where(known, next_returns, 0), known),
+            **_performance(daily, self.periods_per_year),
+            "turnover": float(np.mean(np.bincount(day, weights=turnover) / count)),
+        }
 
 
 def _draw_progress(done, total, width=30):
@@ -403,13 +558,16 @@ def _draw_progress(done, total, width=30):
     sys.stderr.flush()
 
 
-def summarize(results):
+def summarize(results, *, by_instrument=False):
     """Mean over folds of every score, one row per model.
 
     Parameters
     ----------
     results : pandas DataFrame
         The table returned by :func:`walk_forward`.
+    by_instrument : bool, default=False
+        Panels only: one row per model and instrument (the ``"(all)"`` rows
+        included) instead of one per model.
 
     Returns
     -------
@@ -419,7 +577,17 @@ def summarize(results):
         then the mean of each numeric score column (``fold``,
         ``n_train``, ``n_test`` and the test dates are left out). A score
         that is NaN in any fold (e.g. ``hit_rate`` of a model that never
-        took a position there) is NaN in the summary.
+        took a position there) is NaN in the summary. For a panel's
+        results, the means are those of the ``"(all)"`` rows (pooled scores,
+        the equal-weight portfolio), or with ``by_instrument`` indexed by
+        ``(model, instrument)``, ``n_folds`` counting the folds in which the
+        instrument was tested.
+
+    Raises
+    ------
+    ValueError
+        If ``results`` is not a walk_forward table, or ``by_instrument`` is
+        asked of a table without an ``instrument`` column.
 
     Examples
     --------
@@ -440,13 +608,24 @@ def summarize(results):
             "results must be the DataFrame returned by walk_forward, with "
             "'fold' and 'model' columns."
         )
-    skip = {"fold", "model", "n_train", "n_test", "test_start", "test_end"}
+    panel = "instrument" in results.columns
+    if by_instrument and not panel:
+        raise ValueError(
+            "by_instrument=True needs the results of walk_forward on a panel, "
+            "with an 'instrument' column; these have none."
+        )
+    if panel and not by_instrument:
+        results = results[results["instrument"] == _ALL]
+    skip = {"fold", "model", "instrument", "n_train", "n_test"}
+    skip |= {"test_start", "test_end"}
     scores = [
         c
         for c in results.columns
         if c not in skip and pd.api.types.is_numeric_dtype(results[c])
     ]
-    grouped = results.groupby("model", sort=False)
+    grouped = results.groupby(
+        ["model", "instrument"] if by_instrument else "model", sort=False
+    )
     # skipna=False: a mean over some of the folds would not be comparable.
     summary = grouped[scores].mean(numeric_only=True, skipna=False)
     summary.insert(0, "n_folds", grouped["fold"].nunique())
@@ -456,15 +635,15 @@ def summarize(results):
 # --------------------------------------------------------------------------
 # One fold
 # --------------------------------------------------------------------------
-def _fold_probas(fitted, X, y_train, test, classes, n_context, fit_times):
+def _fold_probas(fitted, X, y_train, test, block, classes, fit_times):
     """Test-row probabilities of the members, the pipeline and the baselines.
 
-    Returns ``{model: proba in `classes` columns}``; adds the members' fit
-    times to ``fit_times``.
+    ``block`` are the ascending rows fed to the pipeline (``test`` plus
+    context). Returns ``{model: proba in `classes` columns}``; adds the
+    members' fit times to ``fit_times``.
     """
-    first = max(0, int(test.min()) - n_context)
-    block = _take(X, np.arange(first, int(test.max()) + 1))
-    rows = test - first
+    rows = np.searchsorted(block, test)
+    block = _take(X, block)
     probas = _member_probas(fitted, block, rows, classes, fit_times)
     probas["ensemble"] = _align(
         fitted.predict_proba(block)[rows], fitted.classes_, classes
@@ -475,6 +654,24 @@ def _fold_probas(fitted, X, y_train, test, classes, n_context, fit_times):
     probas["majority"] = np.tile(majority, (len(test), 1))
     probas["prior"] = np.tile(prior, (len(test), 1))
     return probas
+
+
+def _block_rows(test, n_context, keys):
+    """Ascending rows to predict for ``test``: its span plus ``n_context`` rows
+    of history, per instrument for a panel (an instrument's own past rows)."""
+    if keys is None:
+        first = max(0, int(test.min()) - n_context)
+        return np.arange(first, int(test.max()) + 1)
+    rank = np.empty(len(keys.instrument), dtype=np.intp)
+    order, starts = keys.segments()
+    rank[order] = np.arange(len(order)) - np.repeat(starts[:-1], np.diff(starts))
+    codes = keys.instrument[test]
+    first = np.full(keys.n_instruments, len(rank) + n_context + 1)
+    last = np.full(keys.n_instruments, -1)
+    np.minimum.at(first, codes, rank[test])
+    np.maximum.at(last, codes, rank[test])
+    own_first, own_last = first[keys.instrument], last[keys.instrument]
+    return np.flatnonzero((rank >= own_first - n_context) & (rank <= own_last))
 
 
 def _member_probas(fitted, block, rows, classes, fit_times):
@@ -590,7 +787,31 @@ def _check_X_y(X, y):
     return X, y_values, x_index
 
 
-def _check_cv_splits(cv, X, y):
+def _check_panel(X, instrument, date):
+    """Panel keys of ``X`` (None for a single series); refuse the ``_ALL`` name."""
+    keys = panel_keys(X, instrument, date)
+    if keys is not None and _ALL in keys.instrument_names:
+        raise ValueError(
+            f"An instrument is named {_ALL!r}, which walk_forward uses for the "
+            "rows over all instruments; rename it."
+        )
+    return keys
+
+
+def _panel_cv(cv, instrument, date):
+    """A PurgedWalkForwardSplit told walk_forward's ``instrument``/``date``
+    when it names neither, so that it reads the same long-form panel."""
+    if (
+        isinstance(cv, PurgedWalkForwardSplit)
+        and (instrument, date) != (None, None)
+        and (cv.instrument, cv.date) == (None, None)
+    ):
+        cv = copy.copy(cv)
+        cv.instrument, cv.date = instrument, date
+    return cv
+
+
+def _check_cv_splits(cv, X, y, keys=None):
     """Materialised (train, test) position arrays of ``cv``."""
     if isinstance(cv, numbers.Integral) or not hasattr(cv, "split"):
         raise ValueError(
@@ -599,14 +820,17 @@ def _check_cv_splits(cv, X, y):
             f"{cv!r}. Integers are refused because they would give an "
             "unpurged K-fold that trains on the future."
         )
+    # A panel's time is its dates: its rows may come in any order.
+    time = np.arange(len(y)) if keys is None else keys.date
     splits = []
     for train, test in cv.split(X, y):
         train, test = np.asarray(train, dtype=np.intp), np.asarray(test, dtype=np.intp)
         if len(train) == 0 or len(test) == 0:
             raise ValueError("cv yielded an empty training or test set.")
-        if train.max() >= test.min():
+        if time[train].max() >= time[test].min():
+            unit = "rows" if keys is None else "dates"
             warnings.warn(
-                f"{type(cv).__name__} trains on rows at or after the start of "
+                f"{type(cv).__name__} trains on {unit} at or after the start of "
                 "its test block: a walk-forward evaluation should only train "
                 "on the past (use PurgedWalkForwardSplit).",
                 UserWarning,
@@ -648,13 +872,15 @@ def _take(X, rows):
     return X.iloc[rows] if isinstance(X, pd.DataFrame | pd.Series) else X[rows]
 
 
-def _next_returns(prices, X, index):
+def _next_returns(prices, X, index, keys=None, instrument=None):
     """Return from each row's price to the next entry of ``prices``."""
     if isinstance(prices, pd.DataFrame):
         raise ValueError(
             "prices must be a 1D close-price series, got a DataFrame; pass one "
             "column, e.g. bars['close']."
         )
+    if keys is not None:
+        return _panel_next_returns(prices, X, keys, instrument)
     if isinstance(prices, pd.Series) and isinstance(X, pd.DataFrame):
         if not prices.index.is_unique or not prices.index.is_monotonic_increasing:
             raise ValueError(
@@ -685,6 +911,60 @@ def _next_returns(prices, X, index):
     forward = np.full(len(values), np.nan)
     forward[:-1] = values[1:] / values[:-1] - 1.0
     return forward
+
+
+def _panel_next_returns(prices, X, keys, instrument):
+    """Return from each row's price to its own instrument's next price."""
+    if isinstance(prices, pd.Series) and isinstance(prices.index, pd.MultiIndex):
+        level = instrument if instrument in prices.index.names else None
+        price_keys = panel_keys(prices.to_frame(), level)
+        values = prices.to_numpy(dtype=np.float64, na_value=np.nan)
+        _check_prices(values)
+        forward = _forward_returns(values, price_keys)
+        found = _pairs(price_keys).get_indexer(_pairs(keys))
+        missing = np.flatnonzero(found < 0)
+        if len(missing):
+            raise ValueError(
+                f"prices has no price for {len(missing)} row(s) of X (first: "
+                f"{_pairs(keys)[missing[0]]!r}); pass a Series indexed by "
+                "(instrument, date) that contains every row of X (e.g. the full "
+                "close prices) or an array with one price per row of X."
+            )
+        return forward[found]
+    if isinstance(prices, pd.Series) and not prices.index.equals(X.index):
+        raise ValueError(
+            "For a panel X, prices must be a Series indexed by (instrument, "
+            "date), a Series with X's own index (row for row), or an array "
+            f"with one price per row of X ({X.shape[0]})."
+        )
+    values = np.asarray(prices, dtype=np.float64)
+    if values.ndim != 1 or len(values) != X.shape[0]:
+        raise ValueError(
+            f"prices must hold one price per row of X ({X.shape[0]}), got shape "
+            f"{values.shape}; or, for a panel X, pass a Series indexed by "
+            "(instrument, date)."
+        )
+    _check_prices(values)
+    return _forward_returns(values, keys)
+
+
+def _pairs(keys):
+    """The (instrument, date) pair of each row, as a MultiIndex."""
+    return pd.MultiIndex.from_arrays(
+        [keys.instrument_names[keys.instrument], keys.date_values[keys.date]]
+    )
+
+
+def _forward_returns(values, keys):
+    """Return to the instrument's next row by date (NaN on its last row)."""
+    order, starts = keys.segments()
+    sorted_values = values[order]
+    forward = np.full(len(values), np.nan)
+    forward[:-1] = sorted_values[1:] / sorted_values[:-1] - 1.0
+    forward[starts[1:] - 1] = np.nan  # never into the next instrument
+    out = np.empty(len(values))
+    out[order] = forward
+    return out
 
 
 def _check_prices(values):

@@ -13,6 +13,11 @@ computed from a truncated horizon.
   :class:`~sklensemble.PurgedWalkForwardSplit`).
 * :func:`drop_unlabeled` -- drop the rows without a label from ``X`` and
   ``y`` together.
+
+Both labelling functions also take a *panel*: a close Series indexed by an
+``(instrument, date)`` or ``(date, instrument)`` MultiIndex, rows in any
+order. Each instrument is then labelled on its own, in date order, exactly as
+if it were passed alone; the output keeps the input's rows and order.
 """
 
 import numbers
@@ -20,6 +25,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ._panel import panel_keys
 from ._validation import check_int
 
 __all__ = ["drop_unlabeled", "return_labels", "triple_barrier_labels"]
@@ -62,6 +68,11 @@ def _check_close(close, name="close"):
             f"{name} index is not sorted in increasing time order; sort it "
             "first with close.sort_index()."
         )
+    return _check_price_series(close, name)
+
+
+def _check_price_series(close, name):
+    """``close`` as a float Series with the same index; rejects bad prices."""
     if close.dtype == bool or not pd.api.types.is_numeric_dtype(close.dtype):
         raise ValueError(
             f"{name} must hold numeric prices, got dtype {close.dtype}; "
@@ -70,6 +81,39 @@ def _check_close(close, name="close"):
     values = close.to_numpy(dtype=float, na_value=np.nan)
     _check_price_values(values, close.index, name)
     return pd.Series(values, index=close.index, name=close.name)
+
+
+def _prepare_close(close, instrument):
+    """``(prices, keys)``: checked float prices, and the panel keys or None.
+
+    A Series with a MultiIndex is a panel; its rows may come in any order,
+    so only the ``(instrument, date)`` pairs must be unique.
+    """
+    if isinstance(close, pd.Series) and isinstance(close.index, pd.MultiIndex):
+        # An empty frame carries the index alone: the Series' name can never
+        # be mistaken for an instrument column.
+        keys = panel_keys(pd.DataFrame(index=close.index), instrument)
+        return _check_price_series(close, "close"), keys
+    if instrument is not None:
+        raise ValueError(
+            f"instrument={instrument!r} names the instrument level of a panel, "
+            "but close is not a Series with an (instrument, date) MultiIndex. "
+            "Pass instrument=None for a single price series."
+        )
+    return _check_close(close), None
+
+
+def _instrument_rows(n_samples, keys):
+    """Row positions of each instrument in date order (all rows if no panel)."""
+    if keys is None:
+        return [np.arange(n_samples)]
+    order, starts = keys.segments()
+    return [order[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
+
+def _row_dates(close, keys):
+    """Per row, the time ``known_at`` reports: the index, or a panel's date."""
+    return close.index if keys is None else keys.date_values.take(keys.date)
 
 
 def _check_price_values(values, index, name):
@@ -122,12 +166,13 @@ def _check_labels(labels):
     return sell, hold, buy
 
 
-def _rolling_volatility(close, window):
+def _rolling_volatility(values, window):
     """Std (ddof=1) of the last ``window`` one-bar returns, known at each row.
 
     Row ``t`` uses the returns ending at rows ``t - window + 1 .. t``, i.e.
-    prices ``close[t - window .. t]``; the first ``window`` rows are NaN.
+    prices ``values[t - window .. t]``; the first ``window`` rows are NaN.
     """
+    close = pd.Series(values)
     returns = close / close.shift(1) - 1.0
     return returns.rolling(window, min_periods=window).std().to_numpy()
 
@@ -153,6 +198,7 @@ def return_labels(
     volatility_window=None,
     volatility_multiplier=1.0,
     labels=_DEFAULT_LABELS,
+    instrument=None,
 ):
     """Label each bar by its forward return over ``horizon`` bars.
 
@@ -167,6 +213,11 @@ def return_labels(
     close : pandas Series or 1D array-like
         Prices in time order. A Series must have a unique, increasing index;
         an array gets a ``RangeIndex``. Prices must be finite and positive.
+        Or a panel: a Series indexed by an ``(instrument, date)`` or
+        ``(date, instrument)`` MultiIndex, rows in any order, one row per
+        instrument and date. Each instrument is then labelled alone, in date
+        order: its last ``horizon`` rows (and, with ``volatility_window``,
+        its first ``volatility_window`` rows) get no label.
     horizon : int, default=1
         Bars ahead the return is measured over (>= 1).
     threshold : float, default=0.0
@@ -185,21 +236,28 @@ def return_labels(
         ``k * sqrt(horizon)`` keeps the band at ``k`` standard deviations.
     labels : sequence of 3 values, default=("sell", "hold", "buy")
         Values used for sell, hold and buy, in that order.
+    instrument : str or None, default=None
+        Panels only: the name of the index level holding the instrument.
+        None recognises the date level by its datetime dtype, or a level
+        named ``"instrument"``.
 
     Returns
     -------
     y : pandas Series
-        Same index as ``close``, named ``"label"``, dtype object. NaN marks
-        rows without a label: the last ``horizon`` bars (their future is not
-        observed) and, with ``volatility_window``, the warm-up bars. Remove
-        them with :func:`drop_unlabeled`.
+        Same index as ``close`` (same rows, same order), named ``"label"``,
+        dtype object. NaN marks rows without a label: the last ``horizon``
+        bars (their future is not observed) and, with ``volatility_window``,
+        the warm-up bars -- of each instrument, for a panel. Remove them with
+        :func:`drop_unlabeled`.
 
     Raises
     ------
     ValueError
         On a non-1D input, a duplicate or unsorted index, NaN, infinite or
         non-positive prices, ``horizon < 1``, a negative threshold, or a
-        threshold combined with ``volatility_window``.
+        threshold combined with ``volatility_window``. For a panel, on a
+        repeated ``(instrument, date)`` pair or when the instrument level
+        cannot be told apart from the date level.
 
     See Also
     --------
@@ -215,14 +273,22 @@ def return_labels(
     ['buy', 'hold', 'hold', 'sell', nan]
     >>> return_labels(close, horizon=2).tolist()
     ['buy', 'sell', 'sell', nan, nan]
+
+    A panel, interleaved by date: each instrument follows its own prices and
+    loses its own last bar.
+
+    >>> index = pd.MultiIndex.from_product(
+    ...     [pd.bdate_range("2024-01-01", periods=3), ["AAA", "BBB"]],
+    ...     names=["date", "instrument"])
+    >>> panel = pd.Series([10.0, 50.0, 11.0, 49.0, 10.5, 49.0], index=index)
+    >>> return_labels(panel).tolist()
+    ['buy', 'sell', 'sell', 'hold', nan, nan]
     """
-    close = _check_close(close)
+    close, keys = _prepare_close(close, instrument)
     horizon = check_int(horizon, "horizon", 1)
     threshold = _check_nonnegative(threshold, "threshold")
     labels = _check_labels(labels)
-    if volatility_window is None:
-        band = np.full(len(close), threshold)
-    else:
+    if volatility_window is not None:
         if threshold != 0:
             raise ValueError(
                 "threshold and volatility_window are alternatives: with "
@@ -231,12 +297,27 @@ def return_labels(
                 "volatility_window=None."
             )
         volatility_window = check_int(volatility_window, "volatility_window", 2)
-        multiplier = _check_nonnegative(
+        volatility_multiplier = _check_nonnegative(
             volatility_multiplier, "volatility_multiplier", strict=True
         )
-        band = multiplier * _rolling_volatility(close, volatility_window)
 
     values = close.to_numpy()
+    codes = np.full(len(values), np.nan)
+    for rows in _instrument_rows(len(values), keys):
+        codes[rows] = _forward_codes(
+            values[rows], horizon, threshold, volatility_window, volatility_multiplier
+        )
+    return pd.Series(
+        _assign(codes, labels), index=close.index, name="label", dtype=object
+    )
+
+
+def _forward_codes(values, horizon, threshold, volatility_window, multiplier):
+    """Codes -1/0/1 (NaN = no label) of one instrument's prices in time order."""
+    if volatility_window is None:
+        band = np.full(len(values), threshold)
+    else:
+        band = multiplier * _rolling_volatility(values, volatility_window)
     forward = np.full(len(values), np.nan)
     forward[:-horizon] = values[horizon:] / values[:-horizon] - 1.0
     codes = np.full(len(values), np.nan)
@@ -244,9 +325,7 @@ def return_labels(
     codes[known] = np.select(
         [forward[known] > band[known], forward[known] < -band[known]], [1, -1], 0
     )
-    return pd.Series(
-        _assign(codes, labels), index=close.index, name="label", dtype=object
-    )
+    return codes
 
 
 def _first_touch(paths, upper, lower):
@@ -286,6 +365,7 @@ def triple_barrier_labels(
     volatility_window=None,
     vertical="hold",
     labels=_DEFAULT_LABELS,
+    instrument=None,
 ):
     """Label each bar by the first barrier its price path touches.
 
@@ -302,7 +382,9 @@ def triple_barrier_labels(
     Parameters
     ----------
     close : pandas Series or 1D array-like
-        Prices in time order, as for :func:`return_labels`.
+        Prices in time order, or a panel Series with an ``(instrument,
+        date)`` MultiIndex, as for :func:`return_labels`. A panel's
+        instruments are labelled each on its own, in date order.
     horizon : int
         Bars until the vertical barrier (>= 1).
     profit_take, stop_loss : float or None
@@ -318,11 +400,14 @@ def triple_barrier_labels(
         Label when the vertical barrier is reached first.
     labels : sequence of 3 values, default=("sell", "hold", "buy")
         Values used for sell, hold and buy, in that order.
+    instrument : str or None, default=None
+        Panels only: the index level holding the instrument, as for
+        :func:`return_labels`.
 
     Returns
     -------
     events : pandas DataFrame
-        Same index as ``close``, with columns:
+        Same index as ``close`` (same rows, same order), with columns:
 
         - ``label`` (dtype object): the label, NaN where the bar has no full
           ``horizon`` of future prices or no volatility yet.
@@ -330,6 +415,8 @@ def triple_barrier_labels(
           known -- the touch bar, or ``t + horizon`` for the vertical
           barrier; always within ``[t, t + horizon]``. Missing (NaT for a
           DatetimeIndex, ``<NA>`` for an integer index) where the label is.
+          For a panel, the *date* (date level value) of that bar, counted in
+          the row's own instrument's bars.
 
     Raises
     ------
@@ -362,7 +449,7 @@ def triple_barrier_labels(
     2024-01-05   NaN        NaT
     2024-01-06   NaN        NaT
     """
-    close = _check_close(close)
+    close, keys = _prepare_close(close, instrument)
     horizon = check_int(horizon, "horizon", 1)
     profit_take = _check_nonnegative(
         profit_take, "profit_take", allow_none=True, strict=True
@@ -371,39 +458,50 @@ def triple_barrier_labels(
     if vertical not in ("hold", "sign"):
         raise ValueError(f"vertical must be 'hold' or 'sign', got {vertical!r}.")
     labels = _check_labels(labels)
-
-    n = len(close)
-    scale = np.ones(n)
     if volatility_window is not None:
         volatility_window = check_int(volatility_window, "volatility_window", 2)
-        scale = _rolling_volatility(close, volatility_window)
-    upper = np.inf if profit_take is None else profit_take * scale
-    lower = -np.inf if stop_loss is None else -stop_loss * scale
+
+    values = close.to_numpy()
+    codes = np.full(len(values), np.nan)
+    known_row = np.full(len(values), -1)
+    for rows in _instrument_rows(len(values), keys):
+        codes[rows], offset = _barrier_outcomes(
+            values[rows], horizon, profit_take, stop_loss, volatility_window, vertical
+        )
+        # Positions within the instrument -> rows of the input.
+        known_row[rows] = np.where(offset >= 0, rows[np.maximum(offset, 0)], -1)
+
+    return pd.DataFrame(
+        {
+            "label": pd.Series(_assign(codes, labels), close.index, dtype=object),
+            "known_at": _known_at(_row_dates(close, keys), known_row),
+        },
+        index=close.index,
+    )
+
+
+def _barrier_outcomes(values, horizon, profit_take, stop_loss, window, vertical):
+    """Codes -1/0/1 and the position where each outcome is known (-1 = none).
+
+    ``values`` are one instrument's prices in time order.
+    """
+    n = len(values)
+    scale = np.ones(n) if window is None else _rolling_volatility(values, window)
+    upper = np.full(n, np.inf) if profit_take is None else profit_take * scale
+    lower = np.full(n, -np.inf) if stop_loss is None else -stop_loss * scale
 
     codes = np.full(n, np.nan)
     known_pos = np.full(n, -1)
     n_full = n - horizon  # entry bars with a complete horizon ahead
     if n_full > 0:
-        values = close.to_numpy()
         windows = np.lib.stride_tricks.sliding_window_view(values, horizon + 1)
         paths = windows[:n_full, 1:] / values[:n_full, None] - 1.0
-        rows = np.flatnonzero(~np.isnan(np.broadcast_to(scale, n)[:n_full]))
-        offset, side = _first_touch(
-            paths[rows],
-            np.broadcast_to(upper, n)[rows],
-            np.broadcast_to(lower, n)[rows],
-        )
+        rows = np.flatnonzero(~np.isnan(scale[:n_full]))
+        offset, side = _first_touch(paths[rows], upper[rows], lower[rows])
         final = np.sign(paths[rows, -1]) if vertical == "sign" else 0.0
         codes[rows] = np.where(side != 0, side, final)
         known_pos[rows] = rows + np.where(offset > 0, offset, horizon)
-
-    return pd.DataFrame(
-        {
-            "label": pd.Series(_assign(codes, labels), close.index, dtype=object),
-            "known_at": _known_at(close.index, known_pos),
-        },
-        index=close.index,
-    )
+    return codes, known_pos
 
 
 def drop_unlabeled(X, y, *, drop_nan_features=False):

@@ -594,8 +594,11 @@ def _member_metrics(payload, ensemble, X, y, sample_weight):
     on. The ensemble's val metrics use the rows every member held out.
     Returns ``(y_true, proba)`` on those rows, or None if there are none.
     """
-    from ._ensemble import _final_step, _log_loss, _tail_weights
+    from ._ensemble import _final_step, _log_loss, _nonzero_weights
+    from ._panel import panel_keys
 
+    keys = panel_keys(X)
+    dates = None if keys is None else keys.date
     n_rows = X.shape[0]
     tails = {}
     for name, est in zip(ensemble.weights_, ensemble.estimators_, strict=True):
@@ -606,34 +609,43 @@ def _member_metrics(payload, ensemble, X, y, sample_weight):
         iterations = getattr(final, "n_epochs_", getattr(final, "n_estimators_", None))
         if iterations is not None:
             payload.metric(f"{prefix}.n_iterations", iterations)
-        start = _held_out_start(final, n_rows)
-        if start is None:
+        valid = _held_out_rows(final, n_rows, dates)
+        if valid is None:
             continue
-        proba = ensemble._tail_proba(est, X, start)
-        tails[name] = (start, proba)
-        loss = _log_loss(proba, y[start:], _tail_weights(sample_weight, start))
+        proba = ensemble._tail_proba(est, X, valid)
+        mask = np.zeros(n_rows, dtype=bool)
+        mask[valid] = True
+        tails[name] = (mask, proba)
+        loss = _log_loss(
+            proba, y[mask], _nonzero_weights(_weights(sample_weight, mask))
+        )
         payload.metric(f"{prefix}.val_log_loss", loss)
-        payload.metric(f"{prefix}.val_rows", n_rows - start)
+        payload.metric(f"{prefix}.val_rows", int(mask.sum()))
     if not tails or len(tails) < len(ensemble.estimators_):
         return None
-    start = max(first for first, _ in tails.values())
+    common = np.logical_and.reduce([mask for mask, _ in tails.values()])
     proba = sum(
-        ensemble.weights_[name] * member[start - first :]
-        for name, (first, member) in tails.items()
+        ensemble.weights_[name] * member[common[mask]]
+        for name, (mask, member) in tails.items()
     )
-    y_true = y[start:]
+    y_true = y[common]
     payload.metric(
         "ensemble.val_log_loss",
-        _log_loss(proba, y_true, _tail_weights(sample_weight, start)),
+        _log_loss(proba, y_true, _nonzero_weights(_weights(sample_weight, common))),
     )
     payload.metric("ensemble.val_accuracy", float(np.mean(proba.argmax(1) == y_true)))
-    payload.metric("ensemble.val_rows", n_rows - start)
+    payload.metric("ensemble.val_rows", int(common.sum()))
     return y_true, proba
 
 
-def _held_out_start(final, n_rows):
-    """First row of the member's own validation tail, or None if it had none."""
-    from ._validation import tail_split
+def _weights(sample_weight, rows):
+    return None if sample_weight is None else sample_weight[rows]
+
+
+def _held_out_rows(final, n_rows, dates):
+    """The member's own validation rows (the last rows, or a panel's last
+    dates), or None if it had none."""
+    from ._validation import tail_rows
 
     fraction = getattr(final, "validation_fraction", None)
     if fraction is None:
@@ -643,7 +655,7 @@ def _held_out_start(final, n_rows):
         held_out = bool(net.history) and "valid_loss" in net.history[-1]
     else:
         held_out = bool(_booster_evals(final))
-    return tail_split(n_rows, fraction) if held_out else None
+    return tail_rows(n_rows, fraction, dates)[1] if held_out else None
 
 
 def _booster_evals(final):

@@ -163,7 +163,12 @@ class TestBooster:
 
     def test_documented_attributes_match_fitted(self, cls, data):
         X, y = data
-        clf = make(cls).fit(pd.DataFrame(X, columns=list("abcdef")), y)
+        # A panel with instrument_feature sets every documented attribute.
+        index = pd.MultiIndex.from_arrays(
+            [np.arange(len(y)) % 3, pd.bdate_range("2020-01-01", periods=len(y))]
+        )
+        panel = pd.DataFrame(X, columns=list("abcdef"), index=index)
+        clf = make(cls, instrument_feature=True).fit(panel, y)
         fitted = {k for k in vars(clf) if k.endswith("_") and not k.startswith("_")}
         assert fitted == documented_attributes(cls)
 

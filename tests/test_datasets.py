@@ -11,7 +11,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklensemble import MarketFeatures, PurgedWalkForwardSplit
-from sklensemble.datasets import DEFAULT_REGIMES, load_sp500, make_synthetic_market
+from sklensemble.datasets import (
+    DEFAULT_REGIMES,
+    load_sp500,
+    make_synthetic_market,
+    make_synthetic_panel,
+)
 from sklensemble.labels import drop_unlabeled, return_labels
 
 OHLCV = ["open", "high", "low", "close", "volume"]
@@ -128,6 +133,99 @@ class TestSyntheticMarket:
     def test_bad_parameters(self, kwargs, match):
         with pytest.raises(ValueError, match=match):
             make_synthetic_market(**{"n_bars": 50, **kwargs})
+
+
+class TestSyntheticPanel:
+    def test_layout(self):
+        X, y = make_synthetic_panel(3, 20, 4, random_state=0)
+        assert X.shape == (60, 4)
+        assert list(X.columns) == ["feature_0", "feature_1", "feature_2", "feature_3"]
+        assert (X.dtypes == np.float64).all()
+        assert X.index.names == ["instrument", "date"]
+        assert X.index.is_unique
+        assert y.index.equals(X.index)
+        assert y.name == "label"
+        assert set(y) == {"sell", "hold", "buy"}
+        dates = pd.bdate_range("2000-01-03", periods=20, name="date")
+        assert X.index.get_level_values("date").unique().equals(dates)
+        # Interleaved: all instruments of a date, then the next date.
+        assert X.index[:4].tolist() == [
+            ("INS00", dates[0]),
+            ("INS01", dates[0]),
+            ("INS02", dates[0]),
+            ("INS00", dates[1]),
+        ]
+
+    def test_grouped_order_holds_the_same_rows(self):
+        X, y = make_synthetic_panel(3, 20, 4, random_state=0)
+        Xg, yg = make_synthetic_panel(3, 20, 4, interleave=False, random_state=0)
+        assert Xg.index.get_level_values("instrument")[:20].tolist() == ["INS00"] * 20
+        assert Xg.index.is_monotonic_increasing
+        pd.testing.assert_frame_equal(X.sort_index(), Xg)
+        pd.testing.assert_series_equal(y.sort_index(), yg)
+
+    def test_deterministic_given_random_state(self):
+        X, y = make_synthetic_panel(2, 30, 3, random_state=7)
+        X2, y2 = make_synthetic_panel(2, 30, 3, random_state=7)
+        pd.testing.assert_frame_equal(X, X2)
+        pd.testing.assert_series_equal(y, y2)
+        rng = np.random.RandomState(7)
+        pd.testing.assert_frame_equal(
+            X, make_synthetic_panel(2, 30, 3, random_state=rng)[0]
+        )
+        assert not X.equals(make_synthetic_panel(2, 30, 3, random_state=8)[0])
+
+    def test_each_instrument_follows_its_own_rule(self):
+        length = 5
+        X, y = make_synthetic_panel(4, 300, 3, sequence_length=length, random_state=0)
+        for i, name in enumerate(["INS00", "INS01", "INS02", "INS03"]):
+            own = X.loc[name, f"feature_{i % 3}"] * (-1) ** i
+            signal = own.rolling(length).sum().to_numpy() / np.sqrt(length)
+            rule = np.select(
+                [signal > 0.4307, signal < -0.4307], ["buy", "sell"], "hold"
+            )
+            labels = y.loc[name].to_numpy()
+            # Exact from the first full window (rounding may flip a tie).
+            assert np.mean(rule[length - 1 :] == labels[length - 1 :]) > 0.995
+            assert np.mean(rule == labels) > 0.97
+            # Another instrument's rule does not explain these labels.
+            other = X.loc[name, f"feature_{(i + 1) % 3}"].rolling(length).sum()
+            other = np.select(
+                [other > 0.4307 * np.sqrt(length), other < -0.4307 * np.sqrt(length)],
+                ["buy", "sell"],
+                "hold",
+            )
+            assert np.mean(other == labels) < 0.5
+        assert y.value_counts(normalize=True).between(0.25, 0.42).all()
+
+    def test_pooling_instruments_loses_the_rule(self):
+        X, y = make_synthetic_panel(random_state=0, interleave=False)
+        sums = X.groupby(level="instrument").rolling(10).sum().droplevel(0)
+        keep = sums.notna().all(axis=1).to_numpy()
+        S, Y = sums[keep], y[keep]
+        pooled = LogisticRegression(max_iter=500).fit(S, Y).score(S, Y)
+        per_instrument = [
+            LogisticRegression(max_iter=500)
+            .fit(S.loc[i], Y.loc[i])
+            .score(S.loc[i], Y.loc[i])
+            for i in S.index.unique("instrument")
+        ]
+        assert min(per_instrument) > 0.95
+        assert pooled < 0.7
+
+    @pytest.mark.parametrize(
+        "kwargs, match",
+        [
+            ({"n_instruments": 0}, "n_instruments must be an integer >= 1"),
+            ({"n_days": 2.5}, "n_days must be an integer >= 1"),
+            ({"n_features": True}, "n_features must be an integer >= 1"),
+            ({"sequence_length": 0}, "sequence_length must be an integer >= 1"),
+            ({"interleave": "yes"}, "interleave must be True or False"),
+        ],
+    )
+    def test_bad_parameters(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            make_synthetic_panel(**kwargs)
 
 
 def _momentum_hit_rate(bars, lookback=10, horizon=5):

@@ -342,3 +342,23 @@ class TestDropUnlabeled:
             drop_unlabeled(X, y.to_frame("target"))
         with pytest.raises(ValueError, match="y must be 1D"):
             drop_unlabeled(X, np.zeros((4, 2)))
+
+
+# --------------------------------------------------------------------------
+# Panels (more in test_panel_market.py)
+# --------------------------------------------------------------------------
+def test_panel_with_bar_numbers_labels_each_instrument():
+    # Level "instrument" plus integer bars, grouped by bar: known_at is a bar.
+    index = pd.MultiIndex.from_product(
+        [range(4), ["B", "A"]], names=["bar", "instrument"]
+    )
+    close = pd.Series([10.0, 50.0, 10.3, 49.0, 10.2, 51.0, 10.1, 51.0], index=index)
+    events = triple_barrier_labels(close, 2, profit_take=0.02, stop_loss=0.02)
+    assert events.index.equals(index)
+    assert events["label"].tolist()[:4] == ["buy", "sell", "hold", "buy"]
+    assert events["label"].iloc[4:].isna().all()
+    assert events["known_at"].dtype == "Int64"
+    assert events["known_at"].tolist()[:4] == [1, 1, 3, 2]
+    y = return_labels(close, horizon=1, threshold=0.015)
+    assert y.iloc[:6].tolist() == ["buy", "sell", "hold", "buy", "hold", "hold"]
+    assert y.iloc[6:].isna().all()

@@ -178,8 +178,9 @@ class TestSklearnIntegration:
     def test_repr_and_get_n_splits(self):
         cv = PurgedWalkForwardSplit(3, purge=5, embargo=2)
         assert " ".join(repr(cv).split()) == (
-            "PurgedWalkForwardSplit(embargo=2, expanding=True, max_train_size=None,"
-            " n_splits=3, purge=5, test_size=None)"
+            "PurgedWalkForwardSplit(date=None, embargo=2, expanding=True,"
+            " instrument=None, max_train_size=None, n_splits=3, purge=5,"
+            " test_size=None)"
         )
         assert cv.get_n_splits() == 3
         assert cv.get_n_splits(np.zeros((10, 1)), None, None) == 3

@@ -3,6 +3,8 @@
 * :func:`load_sp500` -- daily S&P 500 OHLCV bars, 1999-2018, shipped with the
   package (works offline).
 * :func:`make_planted_sequences` -- rows whose label hides in earlier rows.
+* :func:`make_synthetic_panel` -- a panel of instruments, each with its own
+  planted rule over its own recent rows.
 * :func:`make_synthetic_market` -- OHLCV bars with planted, learnable
   structure (persistent hidden regimes and short-term momentum), for tests
   and demos where the right answer is known.
@@ -14,12 +16,14 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
+from sklearn.utils import check_random_state
 
 __all__ = [
     "DEFAULT_REGIMES",
     "load_sp500",
     "make_planted_sequences",
     "make_synthetic_market",
+    "make_synthetic_panel",
 ]
 
 _SP500_FILE = "sp500_daily.csv.gz"
@@ -32,6 +36,10 @@ _SP500_COLUMNS = {
     "Adj Close": "adj_close",
     "Volume": "volume",
 }
+
+# Standard normal quantile of 2/3: thresholds at +/- it split a standard normal
+# signal into three equally likely classes.
+_TERTILE = 0.4307
 
 #: Default regimes of :func:`make_synthetic_market`: name -> (drift, volatility)
 #: of the one-bar log return.
@@ -292,3 +300,112 @@ def make_planted_sequences(n_samples=1500, *, lag=3, n_features=4, seed=None):
     X = rng.normal(size=(n_samples + lag, n_features))
     signal = sum(np.roll(X[:, 0], j) for j in range(1, lag + 1))
     return X[lag:], (signal[lag:] > 0).astype(int)
+
+
+def _check_count(value, name):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    return int(value)
+
+
+def make_synthetic_panel(
+    n_instruments=4,
+    n_days=500,
+    n_features=6,
+    *,
+    sequence_length=10,
+    interleave=True,
+    random_state=None,
+):
+    """A panel of instruments whose labels follow a rule of their own.
+
+    Each instrument has ``n_features`` standard-normal features per date.
+    Instrument ``i`` reads one feature, ``j = i % n_features``, with the sign
+    ``s = (-1) ** i``: its signal at date ``t`` is ``s`` times the sum of
+    feature ``j`` over its own last ``sequence_length`` rows (``t`` included),
+    divided by ``sqrt(sequence_length)`` (a standard normal). The label is
+    *buy* above 0.4307, *sell* below -0.4307, *hold* otherwise (about a third
+    each). So the rule differs between instruments -- another feature or the
+    opposite sign -- and a model that mixes instruments' rows in a window, or
+    ignores which instrument a row belongs to, does worse than one that
+    reads each instrument's own history.
+
+    Parameters
+    ----------
+    n_instruments : int, default=4
+        Number of instruments (>= 1), named ``"INS00"``, ``"INS01"``, ...
+    n_days : int, default=500
+        Dates per instrument (>= 1): consecutive business days from
+        2000-01-03.
+    n_features : int, default=6
+        Features per row (>= 1), named ``"feature_0"``, ``"feature_1"``, ...
+    sequence_length : int, default=10
+        Rows of an instrument that decide its label (>= 1). The first
+        ``sequence_length - 1`` rows of each instrument also depend on
+        earlier, unreturned rows.
+    interleave : bool, default=True
+        Row order: by date then instrument (as market data arrives) if True,
+        by instrument then date otherwise. Both hold the same rows.
+    random_state : int, RandomState instance or None, default=None
+        Randomness; the same int gives the same panel, whatever
+        ``interleave`` is.
+
+    Returns
+    -------
+    X : pandas DataFrame of shape (n_instruments * n_days, n_features)
+        float64 features, indexed by a MultiIndex ``(instrument, date)``.
+    y : pandas Series of str
+        ``"sell"``, ``"hold"`` or ``"buy"``, named ``"label"``, on the same
+        index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklensemble.datasets import make_synthetic_panel
+    >>> X, y = make_synthetic_panel(3, 50, 4, sequence_length=5, random_state=0)
+    >>> X.shape, X.index.names
+    ((150, 4), FrozenList(['instrument', 'date']))
+    >>> X.index.get_level_values("instrument")[:4].tolist()  # interleaved
+    ['INS00', 'INS01', 'INS02', 'INS00']
+
+    Instrument ``INS01`` reads ``feature_1`` with a negative sign:
+
+    >>> signal = -X.loc["INS01", "feature_1"].rolling(5).sum() / np.sqrt(5)
+    >>> rule = np.select([signal > 0.4307, signal < -0.4307], ["buy", "sell"], "hold")
+    >>> bool((rule[4:] == y.loc["INS01"].iloc[4:]).all())
+    True
+    """
+    n_instruments = _check_count(n_instruments, "n_instruments")
+    n_days = _check_count(n_days, "n_days")
+    n_features = _check_count(n_features, "n_features")
+    sequence_length = _check_count(sequence_length, "sequence_length")
+    if not isinstance(interleave, bool | np.bool_):
+        raise ValueError(f"interleave must be True or False, got {interleave!r}.")
+    rng = check_random_state(random_state)
+
+    # Burn-in rows give every returned row a full window; they are dropped.
+    n_burn = sequence_length - 1
+    values = rng.standard_normal((n_instruments, n_burn + n_days, n_features))
+    read = values[np.arange(n_instruments), :, np.arange(n_instruments) % n_features]
+    sign = np.where(np.arange(n_instruments) % 2 == 0, 1.0, -1.0)
+    window_sums = lfilter(np.ones(sequence_length), [1.0], read, axis=1)
+    signal = sign[:, None] * window_sums[:, n_burn:] / np.sqrt(sequence_length)
+    labels = np.where(
+        signal > _TERTILE, "buy", np.where(signal < -_TERTILE, "sell", "hold")
+    ).astype(object)
+
+    names = [f"INS{i:02d}" for i in range(n_instruments)]
+    dates = pd.bdate_range("2000-01-03", periods=n_days, name="date")
+    # Rows of the (instrument, date) grid; interleaving takes them date-major.
+    grid = np.arange(n_instruments * n_days).reshape(n_instruments, n_days)
+    rows = grid.T.ravel() if interleave else grid.ravel()
+    index = pd.MultiIndex.from_arrays(
+        [np.repeat(names, n_days)[rows], np.tile(dates, n_instruments)[rows]],
+        names=["instrument", "date"],
+    )
+    features = values[:, n_burn:].reshape(-1, n_features)[rows]
+    X = pd.DataFrame(
+        features, index=index, columns=[f"feature_{k}" for k in range(n_features)]
+    )
+    y = pd.Series(labels.ravel()[rows], index=index, name="label", dtype=object)
+    return X, y
