@@ -301,3 +301,29 @@ class TestPipelineOnPanels:
             for key in params
             if key.startswith(("ensemble__lstm", "ensemble__transformer"))
         )
+
+
+def test_market_panel_end_to_end_walk_forward():
+    """OHLCV panel -> features and labels per instrument -> date-split folds."""
+    from sklensemble import MarketFeatures, PurgedWalkForwardSplit, evaluate, labels
+    from sklensemble.datasets import make_synthetic_market
+
+    bars = pd.concat(
+        {
+            name: make_synthetic_market(n_bars=200, seed=i)
+            for i, name in enumerate("AB")
+        },
+        names=["instrument", "date"],
+    ).sort_index(level="date")
+    X = MarketFeatures(return_horizons=(1, 5), ma_windows=(10,)).fit_transform(bars)
+    y = labels.return_labels(bars["close"], horizon=1, threshold=0.002)
+    X, y = labels.drop_unlabeled(X, y, drop_nan_features=True)
+    pipe = small_pipeline()
+    cv = PurgedWalkForwardSplit(n_splits=2, purge=1)
+    results = evaluate.walk_forward(pipe, X, y, cv, prices=bars["close"])
+    ensemble = results[results["model"] == "ensemble"]
+    assert sorted(ensemble["instrument"].unique()) == ["(all)", "A", "B"]
+    assert len(ensemble) == 2 * 3  # folds x (all, A, B)
+    by_fold = ensemble.set_index(["fold", "instrument"])["n_test"]
+    for fold in (0, 1):
+        assert by_fold[fold, "(all)"] == by_fold[fold, "A"] + by_fold[fold, "B"]
