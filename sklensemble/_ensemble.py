@@ -461,7 +461,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         A panel's windows need each instrument's own history, so a panel is
         predicted whole and the tail rows taken from it.
         """
-        if not isinstance(valid, slice):
+        if isinstance(X, pd.DataFrame) or not isinstance(valid, slice):  # a panel
             return self._aligned_proba(est, X, class_map)[valid]
         start = max(0, valid.start - _context_rows(est))
         proba = self._aligned_proba(est, take_rows(X, slice(start, None)), class_map)

@@ -22,6 +22,7 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
 from ._modules import AttentionLSTM, TransformerEncoderNet
+from ._progress import EpochProgress, epochs_enabled
 from ._validation import check_sequences, loadable_device, resolve_device, tail_rows
 
 # Rows per forward pass at predict time (bounds the float64 batch in memory).
@@ -162,6 +163,8 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         # User hooks run after early stopping has seen the epoch (e.g. the
         # per-epoch pruning of sklensemble.tuning).
         callbacks.extend(self.callbacks or [])
+        if epochs_enabled():  # a terminal bar, never a parameter
+            callbacks.append(("progress", EpochProgress(type(self).__name__)))
         return NeuralNetClassifier(
             module,
             **{f"module__{key}": value for key, value in module_kwargs.items()},

@@ -252,7 +252,8 @@ def tail_rows(n_samples, validation_fraction, dates=None):
     Returns
     -------
     train, valid : slice or ndarray of int
-        ``valid`` is None when nothing is held out.
+        Slices when the validation rows are the last rows (always without
+        ``dates``); ``valid`` is None when nothing is held out.
 
     Examples
     --------
@@ -260,8 +261,10 @@ def tail_rows(n_samples, validation_fraction, dates=None):
     >>> from sklensemble._validation import tail_rows
     >>> tail_rows(10, 0.2)
     (slice(None, 8, None), slice(8, None, None))
-    >>> tail_rows(6, 0.3, dates=np.array([0, 0, 1, 1, 2, 2]))
-    (array([0, 1, 2, 3]), array([4, 5]))
+    >>> tail_rows(6, 0.3, dates=np.array([0, 1, 2, 0, 1, 2]))
+    (array([0, 1, 3, 4]), array([2, 5]))
+    >>> tail_rows(6, 0.3, dates=np.array([0, 0, 1, 1, 2, 2]))  # sorted by date
+    (slice(None, 4, None), slice(4, None, None))
     """
     if dates is None:
         n_train = tail_split(n_samples, validation_fraction)
@@ -279,4 +282,8 @@ def tail_rows(n_samples, validation_fraction, dates=None):
             )
         return slice(None), None
     is_valid = dates >= n_train_dates
+    n_valid = int(is_valid.sum())
+    if is_valid[len(dates) - n_valid :].all():
+        # Rows sorted by date (the usual panel layout): slices, not copies.
+        return slice(None, len(dates) - n_valid), slice(len(dates) - n_valid, None)
     return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)

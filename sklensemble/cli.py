@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from . import _jobs
+from ._progress import epoch_progress
 
 
 class CLIError(Exception):
@@ -128,15 +129,16 @@ def main(argv=None):
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     say = (lambda *a, **k: None) if args.quiet else print
+    jobs = {
+        "demo": _jobs.demo,
+        "fit": _jobs.fit,
+        "predict": _jobs.predict,
+        "tune": _jobs.tune,
+    }
     try:
-        if args.command == "demo":
-            _jobs.demo(args, say)
-        elif args.command == "fit":
-            _jobs.fit(args, say)
-        elif args.command == "predict":
-            _jobs.predict(args, say)
-        elif args.command == "tune":
-            _jobs.tune(args, say)
+        # Epoch bars on a terminal only (fold and trial bars have their own).
+        with epoch_progress(not args.quiet):
+            jobs[args.command](args, say)
     except (CLIError, _jobs.JobError, ValueError, FileNotFoundError, KeyError) as exc:
         message = str(exc).strip().strip("'\"") or type(exc).__name__
         print(f"sklensemble: error: {message}", file=sys.stderr)

@@ -22,7 +22,6 @@ left open at the fold's end is not charged to close.
 
 import copy
 import numbers
-import sys
 import time
 import warnings
 
@@ -34,6 +33,7 @@ from sklearn.pipeline import Pipeline
 
 from ._ensemble import SoftVotingEnsemble
 from ._panel import panel_keys
+from ._progress import draw_folds
 from ._splits import PurgedWalkForwardSplit
 from ._validation import check_int
 from ._windowing import SequenceWindower
@@ -381,7 +381,7 @@ def walk_forward(
     rows, predictions = [], []
     for fold, (train, test) in enumerate(splits):
         if progress:
-            _draw_progress(fold, len(splits))
+            draw_folds(fold, len(splits))
         start = time.perf_counter()
         fitted = clone(pipe).fit(_take(X, train), y[train])
         fit_times = {"ensemble": time.perf_counter() - start}
@@ -427,7 +427,7 @@ def walk_forward(
             rows += model_rows
 
     if progress:
-        _draw_progress(len(splits), len(splits))
+        draw_folds(len(splits), len(splits))
     columns = ["fold", "model"] + (["instrument"] if keys is not None else [])
     columns += ["test_start", "test_end", "n_train", "n_test"]
     columns += ["fit_time", *_SCORE_COLUMNS]
@@ -542,20 +542,6 @@ class _Trader:
             **_performance(daily, self.periods_per_year),
             "turnover": float(np.mean(np.bincount(day, weights=turnover) / count)),
         }
-
-
-def _draw_progress(done, total, width=30):
-    """A fold progress bar on an interactive stderr, erased when done."""
-    if not sys.stderr.isatty():
-        return
-    if done >= total:
-        sys.stderr.write("\r\x1b[2K")
-    else:
-        bar = "#" * int(width * done / total)
-        sys.stderr.write(
-            f"\r\x1b[2Kwalk-forward [{bar:<{width}}] fold {done + 1}/{total}"
-        )
-    sys.stderr.flush()
 
 
 def summarize(results, *, by_instrument=False):

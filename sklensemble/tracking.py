@@ -69,7 +69,7 @@ _VERSIONED = (
     "mlflow",
 )
 # Set by autolog(); read by the hook in SoftVotingEnsemble.fit.
-_OPTIONS = {"log_ensemble_details": True, "log_importances": True}
+_OPTIONS = {"log_ensemble_details": True, "log_importances": True, "autolog": False}
 
 
 class TrackingWarning(UserWarning):
@@ -154,6 +154,7 @@ def autolog(
     _OPTIONS.update(
         log_ensemble_details=bool(log_ensemble_details),
         log_importances=bool(log_importances),
+        autolog=not disable,
     )
     generate = getattr(mlflow_sklearn, "_gen_estimators_to_patch", None)
     if generate is None or not callable(generate):
@@ -493,6 +494,8 @@ def _log_ensemble_fit(ensemble, X, y, sample_weight):
     try:
         mlflow = sys.modules["mlflow"]
         run = mlflow.active_run()
+        if run is None and _autolog_lost_its_run():
+            _warn_no_run(mlflow.get_tracking_uri())
         if run is None or not _OPTIONS["log_ensemble_details"]:
             return
         if not _is_logged_fit(ensemble):
@@ -887,6 +890,32 @@ def _unreachable(uri):
     except (urllib.error.URLError, OSError) as exc:
         return f"tracking server unreachable ({getattr(exc, 'reason', exc)})"
     return None
+
+
+def _autolog_lost_its_run():
+    """True when sklensemble's autolog is on yet this fit has no run.
+
+    Under :func:`autolog` every sklensemble estimator's fit is patched, so
+    a fit without an active run means MLflow failed to create one (a wrong
+    or unreachable tracking URI): MLflow then fits without logging and
+    reports it only in its own log.
+    """
+    from mlflow.utils.autologging_utils import autologging_is_disabled
+
+    return _OPTIONS["autolog"] and not autologging_is_disabled("sklearn")
+
+
+def _warn_no_run(uri):
+    reason = _unreachable(uri) or "MLflow could not create a run"
+    warnings.warn(
+        f"sklensemble.tracking.autolog() is on, but no MLflow run could be "
+        f"started for this fit (tracking URI {uri}: {reason}). Nothing of "
+        "this fit was logged: no parameters, metrics, model or ensemble "
+        "details. The model was fitted normally; check the URI "
+        "(mlflow.set_tracking_uri or MLFLOW_TRACKING_URI).",
+        TrackingWarning,
+        stacklevel=3,  # SoftVotingEnsemble.fit, not MLflow's patch
+    )
 
 
 def _warn_not_logged(run_id, uri, failures):

@@ -508,23 +508,3 @@ def test_ensemble_beats_baselines_on_synthetic_market():
     assert summary.loc["prior", "balanced_accuracy"] == pytest.approx(1 / 3)
     assert ensemble["balanced_accuracy"] >= 0.42
     assert ensemble["log_loss"] <= summary.loc["prior", "log_loss"] - 0.08
-
-
-def test_fold_progress_bar_draws_only_on_a_terminal(monkeypatch, capsys):
-    import io
-
-    from sklensemble import evaluate
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(evaluate.sys, "stderr", terminal)
-    evaluate._draw_progress(1, 4)
-    assert "fold 2/4" in terminal.getvalue() and "[#######" in terminal.getvalue()
-    evaluate._draw_progress(4, 4)
-    assert terminal.getvalue().endswith("\r\x1b[2K")  # erased when done
-    monkeypatch.setattr(evaluate.sys, "stderr", io.StringIO())  # a pipe or a log
-    evaluate._draw_progress(1, 4)
-    assert evaluate.sys.stderr.getvalue() == ""
