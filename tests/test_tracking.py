@@ -575,6 +575,8 @@ class TestFailures:
         assert "Nothing of this fit was logged" in ours and "fitted normally" in ours
         assert sum("runs/create" in m for m in messages) == 1
         assert len(messages) == 2
+        # ... and only there: the user sees it once.
+        assert not [w for w in caught if issubclass(w.category, TrackingWarning)]
 
 
 def test_autolog_needs_mlflow_message(monkeypatch):
