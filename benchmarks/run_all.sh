@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark in turn and prints its figures (about 20-30 minutes on
+# Runs every benchmark in turn and prints its figures (about 35-45 minutes on
 # 2 CPU cores). Copy the output into benchmarks/RESULTS.md with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +13,5 @@ run benchmarks/bench_pipeline.py --rows 5000 10000 20000 40000 --plot benchmarks
 run benchmarks/bench_pipeline.py --rows 5000 --n-jobs 2 --calls 0
 run benchmarks/bench_pipeline.py --preset default --rows 2000 --max-epochs 1 --calls 100
 run benchmarks/bench_walk_forward_sp500.py
+run benchmarks/bench_panel.py
 run benchmarks/bench_serving.py

@@ -28,8 +28,21 @@ class JobError(Exception):
 
 
 # -- data -------------------------------------------------------------------
-def read_table(path):
-    """Read a CSV or Parquet file; a leading date column becomes the index."""
+_DATE_COLUMNS = {"date", "datetime", "time", "timestamp"}
+
+
+def read_table(path, instrument=None):
+    """Read a CSV or Parquet file; a leading date column becomes the index.
+
+    With ``instrument`` (``--instrument``), the table is a panel of many
+    instruments: it comes back indexed by ``(instrument, date)``, rows in
+    the file's order.
+    """
+    table = _read(path)
+    return table if instrument is None else _as_panel(table, instrument, path)
+
+
+def _read(path):
     path = Path(path)
     if not path.exists():
         raise JobError(f"no such file: {path}")
@@ -40,9 +53,37 @@ def read_table(path):
     if table.empty:
         raise JobError(f"{path} holds no rows")
     first = table.columns[0]
-    if str(first).lower() in {"date", "datetime", "time", "timestamp"}:
+    if str(first).lower() in _DATE_COLUMNS:
         table = table.set_index(pd.to_datetime(table[first])).drop(columns=first)
     return table
+
+
+def _as_panel(table, instrument, path):
+    from . import to_panel
+
+    if instrument not in table.columns:
+        raise JobError(
+            f"{path}: instrument column {instrument!r} not found; the columns "
+            f"are {list(table.columns)}"
+        )
+    dates = [c for c in table.columns if str(c).lower() in _DATE_COLUMNS]
+    if dates:
+        table = table.assign(**{dates[0]: pd.to_datetime(table[dates[0]])})
+        return to_panel(table, instrument, date=dates[0])
+    if not isinstance(table.index, pd.DatetimeIndex):
+        raise JobError(
+            f"{path}: a panel needs a date column (named one of "
+            f"{sorted(_DATE_COLUMNS)}) to order each instrument's rows"
+        )
+    return to_panel(table, instrument)
+
+
+def _n_periods(X):
+    """Rows of one instrument, or dates of a panel (folds count dates)."""
+    from ._panel import panel_keys
+
+    keys = panel_keys(X)
+    return len(X) if keys is None else keys.n_dates
 
 
 def _numeric(table, path):
@@ -109,9 +150,11 @@ def build_pipeline(args, say):
 
 def _check_rows(X, length, n_splits):
     needed = max(2 * length, 50) * (n_splits + 1)
-    if len(X) < needed:
+    if _n_periods(X) < needed:
+        unit = "rows" if _n_periods(X) == len(X) else "dates"
         raise JobError(
-            f"{len(X)} labelled rows are too few for sequence_length={length} and "
+            f"{_n_periods(X)} labelled {unit} are too few for "
+            f"sequence_length={length} and "
             f"{n_splits} folds (need at least {needed}); pass more rows, a "
             "smaller --sequence-length or fewer --cv folds"
         )
@@ -124,7 +167,7 @@ def evaluate(pipe, X, y, close, args, say):
 
     if not args.cv:
         return None, None
-    test_size = min(TEST_BLOCK_ROWS, len(X) // (args.cv + 1))
+    test_size = min(TEST_BLOCK_ROWS, _n_periods(X) // (args.cv + 1))
     cv = PurgedWalkForwardSplit(
         n_splits=args.cv, test_size=test_size, purge=args.horizon
     )
@@ -320,7 +363,7 @@ def demo(args, say):
 
 def training_data(args):
     """X, y and (for OHLCV input) the close prices of the fit/tune commands."""
-    table = read_table(args.data)
+    table = read_table(args.data, args.instrument)
     if args.target_from:
         X, y, close = features_and_labels(
             table, args.target_from, args.horizon, args.threshold
@@ -351,7 +394,7 @@ def fit(args, say):
 
 def predict(args, say):
     pipe = load_model(args.model)
-    table = read_table(args.data)
+    table = read_table(args.data, args.instrument)
     expected = getattr(pipe, "feature_names_in_", None)
     if expected is not None and set(expected) - set(table.columns):
         from . import MarketFeatures

@@ -50,6 +50,17 @@ def _add_label_options(parser):
     )
 
 
+def _add_panel_option(parser):
+    parser.add_argument(
+        "--instrument",
+        metavar="COLUMN",
+        default=None,
+        help="panel input: the column naming each row's instrument (rows of "
+        "many instruments in any order, with a date column); windows, features, "
+        "labels and folds then stay within instruments and dates",
+    )
+
+
 def _add_output_options(parser):
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     parser.add_argument("--verbose", action="store_true", help="print per-fold details")
@@ -85,6 +96,7 @@ def build_parser():
     target.add_argument("--label-column", help="feature input: the labels' column")
     _add_model_options(fit)
     _add_label_options(fit)
+    _add_panel_option(fit)
     fit.add_argument("--out", required=True, help="model file to write")
     _add_output_options(fit)
 
@@ -99,6 +111,7 @@ def build_parser():
         help="OHLCV input: build features, label by this price",
     )
     target.add_argument("--label-column", help="feature input: the labels' column")
+    _add_panel_option(tune)
     tune.add_argument("--trials", type=int, default=20, help="trials to run here")
     tune.add_argument(
         "--objectives",
@@ -120,6 +133,7 @@ def build_parser():
     predict = commands.add_parser("predict", help="probabilities and labels per row")
     predict.add_argument("model", help="a model written by 'sklensemble fit'")
     predict.add_argument("data", help="CSV or Parquet file")
+    _add_panel_option(predict)
     predict.add_argument("--out", default=None, help="CSV file (default: stdout)")
     _add_output_options(predict)
     return parser

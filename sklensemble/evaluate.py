@@ -886,14 +886,11 @@ def _next_returns(prices, X, index, keys=None, instrument=None):
         forward = np.full(len(values), np.nan)
         forward[:-1] = values[1:] / values[:-1] - 1.0
         return forward[prices.index.get_indexer(index)]
-    values = np.asarray(prices, dtype=np.float64)
-    if values.ndim != 1 or len(values) != X.shape[0]:
-        raise ValueError(
-            f"prices must hold one price per row of X ({X.shape[0]}), got shape "
-            f"{values.shape}; or, when X is a DataFrame, pass a Series whose "
-            "index contains X's index."
-        )
-    _check_prices(values)
+    values = _prices_per_row(
+        prices,
+        X,
+        "when X is a DataFrame, pass a Series whose index contains X's index.",
+    )
     forward = np.full(len(values), np.nan)
     forward[:-1] = values[1:] / values[:-1] - 1.0
     return forward
@@ -923,15 +920,22 @@ def _panel_next_returns(prices, X, keys, instrument):
             "date), a Series with X's own index (row for row), or an array "
             f"with one price per row of X ({X.shape[0]})."
         )
+    values = _prices_per_row(
+        prices, X, "for a panel X, pass a Series indexed by (instrument, date)."
+    )
+    return _forward_returns(values, keys)
+
+
+def _prices_per_row(prices, X, alternative):
+    """``prices`` as one checked float per row of X, or a ValueError."""
     values = np.asarray(prices, dtype=np.float64)
     if values.ndim != 1 or len(values) != X.shape[0]:
         raise ValueError(
             f"prices must hold one price per row of X ({X.shape[0]}), got shape "
-            f"{values.shape}; or, for a panel X, pass a Series indexed by "
-            "(instrument, date)."
+            f"{values.shape}; or, {alternative}"
         )
     _check_prices(values)
-    return _forward_returns(values, keys)
+    return values
 
 
 def _pairs(keys):

@@ -71,6 +71,65 @@ def test_fit_then_predict_on_ohlcv(bars_csv, tmp_path, capsys):
     assert "lack feature history" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def panel_csv(tmp_path_factory):
+    """Two instruments' bars in one file, rows interleaved by date."""
+    path = tmp_path_factory.mktemp("data") / "panel.csv"
+    frames = [
+        make_synthetic_market(400, seed=i).rename_axis("date").reset_index()
+        for i in range(2)
+    ]
+    table = pd.concat(
+        [
+            frame.assign(ticker=name)
+            for frame, name in zip(frames, ["AAA", "BBB"], strict=True)
+        ]
+    )
+    table.sort_values(["date", "ticker"]).to_csv(path, index=False)
+    return path
+
+
+def test_fit_then_predict_on_a_panel(panel_csv, tmp_path, capsys):
+    model = tmp_path / "panel.skens"
+    args = ["--instrument", "ticker", "--cv", "2", "--sequence-length", "5"]
+    code = main(
+        ["fit", str(panel_csv), "--target-from", "close", *args, "--out", str(model)]
+    )
+    assert code == 0
+    assert "ensemble" in capsys.readouterr().out  # walk-forward by date
+    preds = tmp_path / "panel_preds.csv"
+    code = main(
+        [
+            "predict",
+            str(model),
+            str(panel_csv),
+            "--instrument",
+            "ticker",
+            "--out",
+            str(preds),
+        ]
+    )
+    assert code == 0
+    frame = pd.read_csv(preds, index_col=[0, 1], parse_dates=[1])
+    assert frame.index.names == ["instrument", "date"] and len(frame) == 800
+    complete = frame.filter(like="proba_").notna().all(axis=1)
+    for name in ("AAA", "BBB"):  # each instrument has its own warm-up rows
+        own = complete.loc[name]
+        assert not own.iloc[0] and own.iloc[-1] and own.sum() > 300
+
+
+def test_panel_input_errors(panel_csv, tmp_path, capsys):
+    out = str(tmp_path / "m.skens")
+    command = ["fit", str(panel_csv), "--target-from", "close", "--out", out]
+    assert main([*command, "--instrument", "symbol"]) == 2
+    assert "instrument column 'symbol' not found" in capsys.readouterr().err
+    undated = tmp_path / "undated.csv"
+    pd.read_csv(panel_csv).drop(columns="date").to_csv(undated, index=False)
+    command[1] = str(undated)
+    assert main([*command, "--instrument", "ticker"]) == 2
+    assert "a panel needs a date column" in capsys.readouterr().err
+
+
 def test_fit_on_a_feature_table_with_labels(tmp_path):
     rng = np.random.RandomState(0)
     table = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])

@@ -327,3 +327,56 @@ def test_market_panel_end_to_end_walk_forward():
     by_fold = ensemble.set_index(["fold", "instrument"])["n_test"]
     for fold in (0, 1):
         assert by_fold[fold, "(all)"] == by_fold[fold, "A"] + by_fold[fold, "B"]
+
+
+def test_tracked_fit_logs_panel_validation_by_date(tmp_path):
+    """An MLflow run gets every ensemble detail of a panel fit, tails by date."""
+    mlflow = pytest.importorskip("mlflow")
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from _mlflow_helpers import restored_mlflow_state
+
+    from sklensemble.tracking import TrackingWarning
+
+    panel = make_panel(n_dates=50)
+    y = np.where(panel["x0"].to_numpy() > 0, "buy", "sell")
+    with restored_mlflow_state():
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TrackingWarning)
+            with mlflow.start_run() as run:
+                small_pipeline().fit(panel, y)
+        metrics = mlflow.get_run(run.info.run_id).data.metrics
+    # 10% of 50 dates -> the last 5 dates of 3 instruments, for every member.
+    for member in ("xgboost", "lightgbm", "lstm", "transformer"):
+        assert metrics[f"member.{member}.val_rows"] == 15
+    assert metrics["ensemble.val_rows"] == 15
+
+
+def test_tune_on_a_panel_splits_by_date():
+    pytest.importorskip("optuna")
+    from sklensemble import PurgedWalkForwardSplit
+    from sklensemble.tuning import tune
+
+    panel = make_panel(n_dates=60)
+    y = np.where(panel["x0"].to_numpy() > 0, "buy", "sell")
+    pipe = small_pipeline().set_params(
+        ensemble__lstm="drop", ensemble__transformer="drop"
+    )
+    from optuna.distributions import IntDistribution
+
+    space = {"ensemble__xgboost__max_depth": IntDistribution(2, 3)}
+    result = tune(
+        pipe,
+        panel,
+        y,
+        cv=PurgedWalkForwardSplit(n_splits=2, purge=1),
+        n_trials=2,
+        search_space=space,
+        random_state=0,
+        show_progress_bar=False,
+    )
+    assert result.best_score_ > 0.8
+    proba = result.best_estimator_.predict_proba(panel)
+    assert proba.shape == (len(panel), 2)

@@ -18,6 +18,8 @@ import pandas as pd
 from scipy.signal import lfilter
 from sklearn.utils import check_random_state
 
+from .._validation import check_int
+
 __all__ = [
     "DEFAULT_REGIMES",
     "load_sp500",
@@ -302,12 +304,6 @@ def make_planted_sequences(n_samples=1500, *, lag=3, n_features=4, seed=None):
     return X[lag:], (signal[lag:] > 0).astype(int)
 
 
-def _check_count(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    return int(value)
-
-
 def make_synthetic_panel(
     n_instruments=4,
     n_days=500,
@@ -375,10 +371,10 @@ def make_synthetic_panel(
     >>> bool((rule[4:] == y.loc["INS01"].iloc[4:]).all())
     True
     """
-    n_instruments = _check_count(n_instruments, "n_instruments")
-    n_days = _check_count(n_days, "n_days")
-    n_features = _check_count(n_features, "n_features")
-    sequence_length = _check_count(sequence_length, "sequence_length")
+    n_instruments = check_int(n_instruments, "n_instruments", 1)
+    n_days = check_int(n_days, "n_days", 1)
+    n_features = check_int(n_features, "n_features", 1)
+    sequence_length = check_int(sequence_length, "sequence_length", 1)
     if not isinstance(interleave, bool | np.bool_):
         raise ValueError(f"interleave must be True or False, got {interleave!r}.")
     rng = check_random_state(random_state)
