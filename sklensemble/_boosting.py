@@ -318,6 +318,15 @@ def _normalise(importances):
     return importances / total if total > 0 else importances
 
 
+_INSTRUMENT_ATTRIBUTES_DOC = """\
+    instruments_ : ndarray of shape (n_instruments,)
+        The panel's instruments, with ``instrument_feature=True`` only.
+    instrument_importance_ : float
+        Share of the total gain earned by the instrument feature, with
+        ``instrument_feature=True`` only (``feature_importances_`` then
+        covers the numeric features and still sums to 1).
+"""
+
 _PARAMS_DOC = """
     Parameters
     ----------
@@ -395,13 +404,9 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
     feature_importances_ : ndarray of shape (n_features,)
         Total gain of each feature's splits over the rounds used, normalised
         to sum to 1 (all zeros if no split was made).
-    instruments_ : ndarray of shape (n_instruments,)
-        The panel's instruments, with ``instrument_feature=True`` only.
-    instrument_importance_ : float
-        Share of the total gain earned by the instrument feature, with
-        ``instrument_feature=True`` only (``feature_importances_`` then
-        covers the numeric features and still sums to 1).
-    n_features_in_ : int
+"""
+        + _INSTRUMENT_ATTRIBUTES_DOC
+        + """    n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when ``X`` had string column
@@ -561,13 +566,9 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
     feature_importances_ : ndarray of shape (n_features,)
         Total gain of each feature's splits over the rounds used, normalised
         to sum to 1 (all zeros if no split was made).
-    instruments_ : ndarray of shape (n_instruments,)
-        The panel's instruments, with ``instrument_feature=True`` only.
-    instrument_importance_ : float
-        Share of the total gain earned by the instrument feature, with
-        ``instrument_feature=True`` only (``feature_importances_`` then
-        covers the numeric features and still sums to 1).
-    n_features_in_ : int
+"""
+        + _INSTRUMENT_ATTRIBUTES_DOC
+        + """    n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when ``X`` had string column
