@@ -178,8 +178,11 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         frame = pd.DataFrame(
             _check_panel(keys, X), columns=[f"f{i}" for i in range(X.shape[1])]
         )
-        names = keys.instrument_names[keys.instrument]
-        frame["instrument"] = pd.Categorical(names, categories=self.instruments_)
+        # Codes of the fitted instruments; -1 (missing) for one unseen in fit.
+        codes = pd.Index(self.instruments_).get_indexer(keys.instrument_names)
+        frame["instrument"] = pd.Categorical.from_codes(
+            codes[keys.instrument], categories=self.instruments_
+        )
         return frame
 
     def _check_booster_params(self):
