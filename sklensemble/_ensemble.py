@@ -770,6 +770,11 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
 
 
 # -- members --------------------------------------------------------------
+# The fit defined above; autologging replaces the class attribute with a
+# patched one, which tracking tells apart from this.
+_UNPATCHED_FIT = SoftVotingEnsemble.fit
+
+
 def _is_drop(est):
     return isinstance(est, str) and est == "drop"
 

@@ -69,7 +69,7 @@ _VERSIONED = (
     "mlflow",
 )
 # Set by autolog(); read by the hook in SoftVotingEnsemble.fit.
-_OPTIONS = {"log_ensemble_details": True, "log_importances": True, "autolog": False}
+_OPTIONS = {"log_ensemble_details": True, "log_importances": True}
 
 
 class TrackingWarning(UserWarning):
@@ -154,7 +154,6 @@ def autolog(
     _OPTIONS.update(
         log_ensemble_details=bool(log_ensemble_details),
         log_importances=bool(log_importances),
-        autolog=not disable,
     )
     generate = getattr(mlflow_sklearn, "_gen_estimators_to_patch", None)
     if generate is None or not callable(generate):
@@ -895,14 +894,18 @@ def _unreachable(uri):
 def _autolog_lost_its_run():
     """True when sklensemble's autolog is on yet this fit has no run.
 
-    Under :func:`autolog` every sklensemble estimator's fit is patched, so
-    a fit without an active run means MLflow failed to create one (a wrong
-    or unreachable tracking URI): MLflow then fits without logging and
-    reports it only in its own log.
+    Under :func:`autolog` the ensemble's fit is patched (plain
+    ``mlflow.sklearn.autolog()`` leaves it alone), so a fit without an
+    active run means MLflow failed to create one (a wrong or unreachable
+    tracking URI): MLflow then fits without logging and reports it only in
+    its own log.
     """
     from mlflow.utils.autologging_utils import autologging_is_disabled
 
-    return _OPTIONS["autolog"] and not autologging_is_disabled("sklearn")
+    from ._ensemble import _UNPATCHED_FIT, SoftVotingEnsemble
+
+    patched = SoftVotingEnsemble.__dict__["fit"] is not _UNPATCHED_FIT
+    return patched and not autologging_is_disabled("sklearn")
 
 
 def _warn_no_run(uri):
