@@ -582,7 +582,7 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
             return features.iloc[n_warmup:] if self.warmup == "drop" else features
         features = pd.DataFrame(self._compute_panel(data, keys, params), index=index)
         if self.warmup == "drop":
-            features = features.iloc[_bar_numbers(keys) >= n_warmup]
+            features = features.iloc[keys.positions() >= n_warmup]
         return features
 
     def _compute_panel(self, data, keys, p):
@@ -744,14 +744,6 @@ def _cross_section(frame, dates, kind):
         out = z.where(groups.transform("max") != groups.transform("min"), 0.0)
     out = out.where(frame.notna())
     return {name: out[name].to_numpy(dtype=float) for name in frame.columns}
-
-
-def _bar_numbers(keys):
-    """Position of each row within its instrument's bars, in date order."""
-    order, starts = keys.segments()
-    position = np.empty(len(order), dtype=np.intp)
-    position[order] = np.arange(len(order)) - np.repeat(starts[:-1], np.diff(starts))
-    return position
 
 
 def _check_bars(data):

@@ -74,6 +74,15 @@ class PanelKeys:
         counts = np.bincount(self.instrument, minlength=self.n_instruments)
         return order, np.concatenate([[0], np.cumsum(counts)])
 
+    def positions(self):
+        """Position of each row among its instrument's rows, in date order."""
+        order, starts = self.segments()
+        position = np.empty(len(order), dtype=np.intp)
+        position[order] = np.arange(len(order)) - np.repeat(
+            starts[:-1], np.diff(starts)
+        )
+        return position
+
 
 def _is_datetime(values):
     return pd.api.types.is_datetime64_any_dtype(values)

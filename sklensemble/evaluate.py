@@ -648,9 +648,7 @@ def _block_rows(test, n_context, keys):
     if keys is None:
         first = max(0, int(test.min()) - n_context)
         return np.arange(first, int(test.max()) + 1)
-    rank = np.empty(len(keys.instrument), dtype=np.intp)
-    order, starts = keys.segments()
-    rank[order] = np.arange(len(order)) - np.repeat(starts[:-1], np.diff(starts))
+    rank = keys.positions()
     codes = keys.instrument[test]
     first = np.full(keys.n_instruments, len(rank) + n_context + 1)
     last = np.full(keys.n_instruments, -1)
