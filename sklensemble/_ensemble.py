@@ -36,6 +36,7 @@ from sklearn.utils.validation import (
     _check_n_features,
     _check_sample_weight,
     check_array,
+    column_or_1d,
     has_fit_parameter,
     validate_data,
 )
@@ -96,22 +97,29 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         which ``weights="auto"`` learns the weights and on which permutation
         importances are measured.
 
-    importance : {"auto"} or None, default="auto"
+    importance : {"auto", "fit"} or None, default="auto"
         How :meth:`get_feature_importance` gets each member's importances.
         Members exposing ``feature_importances_`` (tree members, also as the
         final step of a Pipeline whose earlier steps keep the input columns)
-        use it. With ``"auto"``, the other members (sequence networks, linear
-        models, ...) get permutation importances: each input column is
-        shuffled across the tail rows before they enter the member (for a
-        SequenceWindower member this shuffles the feature at every time step
-        of its windows), and the mean rise of the log-loss over 3 shuffles is
-        the importance. ``fit`` only keeps the last 2,000 tail rows (rows x
-        features, never windows); the measurement runs on the first call of
-        :meth:`get_feature_importance` and is cached, so fitting pays nothing
-        for it. It costs ``3 * n_features`` predictions of those rows per such
-        member. ``None`` keeps no rows. The measure is taken with the final
-        members, whose training rows include the tail: it shows what each
-        member relies on, not a held-out estimate.
+        use it. The other members (sequence networks, linear models, ...)
+        get permutation importances: each input column is shuffled across
+        the scored rows before they enter the member (for a SequenceWindower
+        member this shuffles the feature at every time step of its windows),
+        and the mean rise of the log-loss over 3 shuffles is the importance.
+        It costs ``3 * n_features`` predictions of those rows per such member
+        (for the ``"fast"`` pipeline on a CPU, about half its fit time). The
+        fitted ensemble never keeps training rows or labels, only the
+        resulting numbers:
+
+        - ``"auto"``: nothing is measured during ``fit``;
+          ``get_feature_importance(X, y)`` measures them on the rows you pass
+          (e.g. rows held out from training). Without rows these members
+          have none;
+        - ``"fit"``: measured at the end of ``fit`` on the last 2,000 rows of
+          the tail (the last ``validation_fraction`` of the rows). The final
+          members trained on these rows too: it shows what each member
+          relies on, not a held-out estimate;
+        - ``None``: never measured.
 
     n_jobs : int or None, default=None
         Members fitted at the same time, in threads (XGBoost, LightGBM and
@@ -206,7 +214,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
     (2, 2)
     >>> ensemble.classes_.tolist()
     ['buy', 'sell']
-    >>> importance = ensemble.get_feature_importance()
+    >>> importance = ensemble.get_feature_importance(X, y)  # logreg: permutation
     >>> round(float(importance.sum()), 6)
     1.0
     """
@@ -215,7 +223,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         "estimators": [list],
         "weights": ["array-like", dict, StrOptions({"auto"}), None],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "importance": [StrOptions({"auto"}), None],
+        "importance": [StrOptions({"auto", "fit"}), None],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -469,27 +477,42 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
 
     # -- importances ------------------------------------------------------
     def _compute_importances(self, X, y, sample_weight, dates=None):
-        """Native importances now; the tail rows that permutation needs later.
+        """Each member's importances as numbers: no training row is kept.
 
-        Permutation importances cost ``3 * n_features`` predictions of the
-        tail per member, which for networks on a CPU can rival their training
-        time; they are measured on the first call of
-        :meth:`get_feature_importance` instead, from the last
-        ``_MAX_IMPORTANCE_ROWS`` tail rows stored here (small: rows x
-        features floats, never the windows).
+        Native importances always; permutation importances for the other
+        members only with ``importance="fit"``, measured here on the tail.
         """
-        importances = {}
-        needs_permutation = False
-        for name, est in zip(self.weights_, self.estimators_, strict=True):
-            native = _native_importances(est, self.n_features_in_)
-            importances[name] = None if native is None else _normalise(native)
-            needs_permutation |= native is None and self.importance == "auto"
-        self._importance_tail = (
-            self._tail_for_importance(X, y, sample_weight, dates)
-            if needs_permutation
-            else None
-        )
+        importances = {
+            name: _native_or_none(est, self.n_features_in_)
+            for name, est in zip(self.weights_, self.estimators_, strict=True)
+        }
+        if self.importance == "fit":
+            importances = self._tail_importances(
+                importances, X, y, sample_weight, dates
+            )
         return importances
+
+    def _tail_importances(self, importances, X, y, sample_weight, dates=None):
+        """``importances`` completed by permutation importances on the tail.
+
+        ``X`` and ``y`` (encoded) are the rows the ensemble was fitted on; only
+        the last ``_MAX_IMPORTANCE_ROWS`` rows of the tail are scored.
+        """
+        if all(imp is not None for imp in importances.values()):
+            return importances
+        rows = self._tail_for_importance(X, y, sample_weight, dates)
+        return self._permuted(importances, rows)
+
+    def _permuted(self, importances, rows):
+        """Permutation importances for the members lacking importances."""
+        rng = check_random_state(self.random_state)
+        completed = dict(importances)
+        for name, est in zip(self.weights_, self.estimators_, strict=True):
+            if completed[name] is None:
+                completed[name] = _normalise(
+                    self._permutation_importances(est, rng, rows)
+                )
+        return completed
 
     def _tail_for_importance(self, X, y, sample_weight, dates=None):
         """Scored tail rows (capped), plus the history the longest window needs.
@@ -511,25 +534,22 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             kept = np.flatnonzero(dates >= first - context)
             scored = np.flatnonzero(dates[kept] >= first)
             scored_rows = kept[scored]
-        block = take_rows(X, kept)
-        panel = None
-        if isinstance(block, pd.DataFrame):
-            # Plain arrays, not pandas objects: the safe format stores them.
-            index = block.index
-            levels = [index.get_level_values(i).to_numpy() for i in range(2)]
-            panel = (levels, list(index.names), block.columns.to_numpy())
-        block = block.toarray() if issparse(block) else np.array(block)
-        weights = _nonzero_weights(_rows(sample_weight, scored_rows))
-        return block, scored, y[scored_rows], weights, panel
+        return _importance_rows(
+            take_rows(X, kept),
+            scored,
+            y[scored_rows],
+            _rows(sample_weight, scored_rows),
+        )
 
-    def _permutation_importances(self, est, rng):
-        """Mean log-loss rise on the tail when each column is shuffled.
+    def _permutation_importances(self, est, rng, rows):
+        """Mean log-loss rise on the scored rows when each column is shuffled.
 
-        The member predicts the tail rows together with the rows of history
-        it looks back over (``_context_rows``), so that a shuffled column
-        reaches every time step of its windows.
+        ``rows`` comes from :func:`_importance_rows`: the member predicts the
+        scored rows together with the rows of history it looks back over
+        (``_context_rows``), so that a shuffled column reaches every time
+        step of its windows.
         """
-        block, scored, y_tail, w_tail, panel = self._importance_tail
+        block, scored, y_scored, w_scored, panel = rows
         block = block.copy()
 
         if panel is not None:
@@ -539,7 +559,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         def loss(block):
             rows = block if panel is None else pd.DataFrame(block, index, columns)
             proba = self._aligned_proba(est, rows)[scored]
-            return _log_loss(proba, y_tail, w_tail)
+            return _log_loss(proba, y_scored, w_scored)
 
         base = loss(block)
         rises = np.zeros(block.shape[1])
@@ -551,18 +571,37 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             block[:, j] = column
         return np.clip(rises / _PERMUTATION_REPEATS, 0.0, None)
 
-    def _member_importances(self):
-        """Per-member importances, measuring permutation ones on first use."""
-        if self._importance_tail is not None:
-            rng = check_random_state(self.random_state)
-            for name, est in zip(self.weights_, self.estimators_, strict=True):
-                if self._importances[name] is None:
-                    rises = self._permutation_importances(est, rng)
-                    self._importances[name] = _normalise(rises)
-            self._importance_tail = None  # measured once; free the rows
-        return self._importances
+    def _importances_on(self, X, y, sample_weight):
+        """Member importances, permutation ones measured on the given rows."""
+        if self.importance is None:
+            raise ValueError(
+                "X and y were given, but this ensemble has importance=None: "
+                "permutation importances are off. Set importance='auto' (the "
+                "members need no refit) to measure them on these rows."
+            )
+        Xv = self._validate_X(X, reset=False)
+        y = column_or_1d(y, warn=True)
+        if len(y) != Xv.shape[0]:
+            raise ValueError(
+                f"X has {Xv.shape[0]} rows but y has {len(y)} labels; give one "
+                "label per row."
+            )
+        unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()))
+        if unknown:
+            raise ValueError(
+                f"y holds labels {unknown} that the ensemble was not fitted on; "
+                f"its classes are {self.classes_.tolist()}."
+            )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, Xv, dtype=np.float64)
+        y_enc = np.searchsorted(self.classes_, y)
+        everything = np.arange(Xv.shape[0])
+        rows = _importance_rows(Xv, everything, y_enc, sample_weight)
+        return self._permuted(self._importances, rows)
 
-    def get_feature_importance(self, by_member=False):
+    def get_feature_importance(
+        self, X=None, y=None, *, sample_weight=None, by_member=False
+    ):
         """Feature importances combined over the members by their weights.
 
         Each member's importances are normalised to sum to 1 (gain-based
@@ -570,8 +609,27 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         for the others, see ``importance``), then averaged with
         ``weights_`` and normalised again.
 
+        The fitted ensemble keeps no training rows: permutation importances
+        are either measured during ``fit`` (``importance="fit"``) or here,
+        on the rows ``X``, ``y`` you pass (``importance="auto"``, e.g. rows
+        held out from training). Measuring costs ``3 * n_features``
+        predictions of ``X`` per member without native importances; the
+        result is returned, not stored.
+
         Parameters
         ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), \
+                default=None
+            Rows, in time order, on which to measure permutation importances
+            (for an ensemble inside a Pipeline, the rows as the ensemble
+            sees them, e.g. ``pipe[:-1].transform(X)``). Every row is
+            scored; sequence members build their windows from the earlier
+            rows of ``X``. ``None`` uses the importances known from ``fit``.
+        y : array-like of shape (n_samples,), default=None
+            Labels of ``X`` (the original labels, as given to ``fit``).
+            Required with ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights of the log-loss on ``X``.
         by_member : bool, default=False
             Return each member's normalised importances (one column per
             member, NaN where a member has none) instead of the combination.
@@ -586,12 +644,24 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         ------
         ValueError
             If a member with a positive weight has no importances (a member
-            without ``feature_importances_`` when ``importance=None``).
+            without ``feature_importances_``, when neither ``X``/``y`` nor
+            ``importance="fit"`` measured them), or if ``X`` is given with
+            ``importance=None``, without ``y``, or with unknown labels.
         """
-        import pandas as pd
-
         self._check_fitted()
-        importances = self._member_importances()
+        if (X is None) != (y is None):
+            raise ValueError(
+                "Pass both X and y to measure permutation importances on them, "
+                "or neither."
+            )
+        if X is None:
+            importances = self._importances
+        else:
+            importances = self._importances_on(X, y, sample_weight)
+        return self._importance_frame(importances, by_member)
+
+    def _importance_frame(self, importances, by_member=False):
+        """Per-member importances as a DataFrame, or their weighted combination."""
         index = pd.Index(_check_feature_names_in(self, None), name="feature")
         if by_member:
             return pd.DataFrame(
@@ -608,9 +678,10 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         ]
         if lacking:
             raise ValueError(
-                f"Members {lacking} have no feature_importances_ and "
-                "permutation importances were not computed (importance=None); "
-                "refit with importance='auto' or use by_member=True."
+                f"Members {lacking} have no feature_importances_ and no "
+                "permutation importances: pass rows and labels, "
+                "get_feature_importance(X, y), to measure them (importance="
+                "'auto'), fit with importance='fit', or use by_member=True."
             )
         combined = sum(
             self.weights_[name] * imp
@@ -897,6 +968,29 @@ def _torch_thread_cap(threads):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _native_or_none(est, n_features):
+    """Normalised native importances of a member, or None if it has none."""
+    native = _native_importances(est, n_features)
+    return None if native is None else _normalise(native)
+
+
+def _importance_rows(block, scored, y_scored, w_scored):
+    """Rows for permutation importances: a dense array to shuffle in place.
+
+    Returns ``(block, scored, y_scored, w_scored, panel)``: the rows as a
+    dense array, which of them are scored, their encoded labels and weights
+    (None if absent or all zero), and for a panel the index levels, their
+    names and the columns (None otherwise).
+    """
+    panel = None
+    if isinstance(block, pd.DataFrame):
+        index = block.index
+        levels = [index.get_level_values(i).to_numpy() for i in range(2)]
+        panel = (levels, list(index.names), block.columns.to_numpy())
+    block = block.toarray() if issparse(block) else np.array(block)
+    return block, scored, y_scored, _nonzero_weights(w_scored), panel
 
 
 def _native_importances(est, n_features):

@@ -46,6 +46,12 @@ from ._neural import _SequenceClassifierBase
 
 _FORMAT = "sklensemble-safe"
 _FORMAT_VERSION = 1
+# Total inflated size load() accepts by default: about ten times a design-size
+# pipeline (networks, 500-tree boosters: about 20 MB), far below what a zip
+# bomb would claim.
+_MAX_BYTES = 256 * 2**20
+# Entries are inflated in chunks of this size, never beyond their declared size.
+_CHUNK_BYTES = 2**20
 _MANIFEST = "manifest.json"
 _GRAPH = "model.skops"
 # Attribute set on an estimator in the skops graph whose weights or booster
@@ -187,14 +193,16 @@ def save(model, path):
     return path
 
 
-def load(path, *, device=None):
+def load(path, *, device=None, max_bytes=_MAX_BYTES):
     """Load a model written by :func:`save`, without unpickling anything.
 
     Checks, in this order and before building any object: the file is a zip
-    holding a manifest of this format; every entry is listed in the manifest
-    with a matching SHA-256; every type the manifest or the skops graph
-    names is an estimator (or Bunch, NumPy scalar/dtype/random) class of
-    sklensemble, scikit-learn, XGBoost, LightGBM or NumPy.
+    whose entries declare at most ``max_bytes`` in all (checked before any
+    entry is inflated; no entry is ever inflated beyond its declared size);
+    it holds a manifest of this format; every entry is listed in the
+    manifest with a matching SHA-256; every type the manifest or the skops
+    graph names is an estimator (or Bunch, NumPy scalar/dtype/random) class
+    of sklensemble, scikit-learn, XGBoost, LightGBM or NumPy.
 
     Read more in ``docs/tracking.md`` ("A safe model format").
 
@@ -206,6 +214,10 @@ def load(path, *, device=None):
         Device of the networks: ``None`` restores the device they were
         fitted on, or the CPU (with a warning) where CUDA is absent;
         ``"cpu"`` forces the CPU.
+    max_bytes : int, default=268435456
+        Largest total size (256 MiB) of the file's entries once inflated, so
+        also of each entry: about ten times a design-size pipeline (about
+        20 MB). Raise it only for a larger model from a source you trust.
 
     Returns
     -------
@@ -215,9 +227,13 @@ def load(path, *, device=None):
     Raises
     ------
     ValueError
-        If the file is not a model of this format, was modified (checksum
-        mismatch, unlisted entries), or names refused types (listed in the
-        message).
+        Whatever is wrong with the file, in one line naming it: not a zip
+        (e.g. a pickle, which is refused), truncated or corrupted, larger than
+        ``max_bytes``, without a manifest of this format or of a format
+        version this sklensemble reads, modified (checksum mismatch, unlisted
+        entries), or naming refused types (listed in the message).
+    FileNotFoundError
+        If there is no file at ``path``.
 
     See Also
     --------
@@ -226,12 +242,14 @@ def load(path, *, device=None):
     skops_io = _import_optional("skops.io", "skops")
     _import_optional("safetensors.torch", "safetensors")
     label = os.fspath(path) if isinstance(path, str | os.PathLike) else "<file>"
-    manifest, blobs = _read_verified(path, label)
+    manifest, blobs = _read_verified(path, label, max_bytes)
     _refuse(manifest["types"], label, "its manifest")
     try:
         types = skops_io.get_untrusted_types(data=blobs[_GRAPH])
     except Exception as exc:
-        raise ValueError(f"{label}: {_GRAPH} is not a valid skops file: {exc}") from exc
+        raise ValueError(
+            f"{label}: {_GRAPH} is not a valid skops file: {_one_line(exc)}"
+        ) from exc
     undeclared = sorted(set(types) - set(manifest["types"]))
     if undeclared:
         raise ValueError(
@@ -242,7 +260,9 @@ def load(path, *, device=None):
     try:
         model = skops_io.loads(blobs[_GRAPH], trusted=types)
     except Exception as exc:
-        raise ValueError(f"{label}: {_GRAPH} could not be loaded: {exc}") from exc
+        raise ValueError(
+            f"{label}: {_GRAPH} could not be loaded: {_one_line(exc)}"
+        ) from exc
     _restore_parts(model, manifest, blobs, device, label)
     return model
 
@@ -427,12 +447,12 @@ def _restore_parts(model, manifest, blobs, device, label):
 
         try:
             handler.restore(obj, read, device)
-        except ValueError:
-            raise
         except Exception as exc:
+            if isinstance(exc, ValueError) and str(exc).startswith(label):
+                raise  # read() already said which entry is missing
             raise ValueError(
                 f"{label}: the {handler.kind} part {part_id!r} of "
-                f"{_type_name(obj)} could not be loaded: {exc}"
+                f"{_type_name(obj)} could not be loaded: {_one_line(exc)}"
             ) from exc
     missing = sorted(set(entries) - found)
     if missing:
@@ -461,35 +481,26 @@ def _estimators(root):
 
 
 # -- reading and auditing -----------------------------------------------------
-def _read_verified(path, label):
-    """Manifest and entries of the zip, after format and checksum checks."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            if _MANIFEST not in names:
-                raise ValueError(
-                    f"{label} has no {_MANIFEST}: it was not written by "
-                    "sklensemble.save."
-                )
-            manifest = json.loads(zf.read(_MANIFEST))
-            _check_manifest(manifest, label)
-            listed = manifest["files"]
-            unlisted = sorted(set(names) - set(listed) - {_MANIFEST})
-            if unlisted:
-                raise ValueError(
-                    f"Refusing to load {label}: it holds entries its manifest "
-                    f"does not list: {unlisted}. The file was modified."
-                )
-            missing = sorted(set(listed) - set(names))
-            if missing:
-                raise ValueError(f"{label} lacks the entries {missing}.")
-            blobs = {name: zf.read(name) for name in listed}
-    except zipfile.BadZipFile as exc:
-        raise ValueError(
-            f"{label} is not a model file written by sklensemble.save (not a "
-            f"zip file: {exc})."
-        ) from exc
-    for name, expected in listed.items():
+def _read_verified(path, label, max_bytes):
+    """Manifest and entries of the zip, after size, format and checksum checks.
+
+    Any failure to read the container (a damaged header, a bad CRC, an
+    unknown compression method, an encrypted entry, a truncated file, an
+    invalid manifest) becomes a ValueError naming the file.
+    """
+    with open(path, "rb") as file:  # a missing file stays FileNotFoundError
+        try:
+            manifest, blobs = _read_entries(file, label, max_bytes)
+        except ValueError:
+            raise
+        except Exception as exc:
+            if is_pickle(path):
+                raise ValueError(_pickle_message(label)) from exc
+            raise ValueError(
+                f"{label} is not a readable model file written by "
+                f"sklensemble.save: {_one_line(exc)}."
+            ) from exc
+    for name, expected in manifest["files"].items():
         if _sha256(blobs[name]) != expected:
             raise ValueError(
                 f"Refusing to load {label}: checksum mismatch for {name!r}. "
@@ -499,6 +510,97 @@ def _read_verified(path, label):
     return manifest, blobs
 
 
+def _read_entries(file, label, max_bytes):
+    with zipfile.ZipFile(file) as zf:
+        infos = {info.filename: info for info in zf.infolist()}
+        _check_sizes(infos.values(), label, max_bytes)
+        if _MANIFEST not in infos:
+            raise ValueError(
+                f"{label} has no {_MANIFEST}: it was not written by sklensemble.save."
+            )
+        try:
+            manifest = json.loads(_read_entry(zf, infos[_MANIFEST], label))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(
+                f"{label}: its {_MANIFEST} is not valid JSON ({_one_line(exc)}); "
+                "the file was modified or corrupted."
+            ) from exc
+        _check_manifest(manifest, label)
+        listed = manifest["files"]
+        unlisted = sorted(set(infos) - set(listed) - {_MANIFEST})
+        if unlisted:
+            raise ValueError(
+                f"Refusing to load {label}: it holds entries its manifest "
+                f"does not list: {unlisted}. The file was modified."
+            )
+        missing = sorted(set(listed) - set(infos))
+        if missing:
+            raise ValueError(f"{label} lacks the entries {missing}.")
+        return manifest, {name: _read_entry(zf, infos[name], label) for name in listed}
+
+
+def _check_sizes(infos, label, max_bytes):
+    """Refuse, before inflating anything, entries declared larger than allowed.
+
+    A zip bomb declares its real size (or zipfile's reads stop at the
+    declared size and the CRC check fails), so the declared sizes bound the
+    memory that loading can take.
+    """
+    sizes = {info.filename: info.file_size for info in infos}
+    total = sum(sizes.values())
+    if total > max_bytes:
+        largest = max(sizes, key=sizes.get)
+        raise ValueError(
+            f"Refusing to load {label}: its entries inflate to {total:,} bytes "
+            f"({largest!r}: {sizes[largest]:,}), more than max_bytes="
+            f"{max_bytes:,}. Pass a larger max_bytes to sklensemble.load only "
+            "for a file you trust."
+        )
+
+
+def _read_entry(zf, info, label):
+    """An entry's bytes, read in bounded chunks, never beyond its declared size."""
+    chunks, size = [], 0
+    with zf.open(info) as entry:
+        while chunk := entry.read(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > info.file_size:
+                raise ValueError(
+                    f"Refusing to load {label}: {info.filename!r} inflates beyond "
+                    f"its declared {info.file_size:,} bytes; the file was crafted "
+                    "or corrupted."
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_pickle(path):
+    """Whether the file starts like a pickle (protocol 2 or later).
+
+    Also a joblib file written without compression. Only the first two bytes
+    are read; nothing is unpickled.
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _pickle_message(label):
+    return (
+        f"{label} is a pickle, not a model file written by sklensemble.save; "
+        "loading a pickle can run arbitrary code, so sklensemble.load refuses it "
+        "(load it with joblib only if you trust its source)."
+    )
+
+
+def _one_line(exc):
+    """The exception's message on one line (or its type when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _check_manifest(manifest, label):
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
         raise ValueError(
@@ -506,10 +608,15 @@ def _check_manifest(manifest, label):
             f"(manifest format is not {_FORMAT!r})."
         )
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > _FORMAT_VERSION:
+    if type(version) is int and version > _FORMAT_VERSION:
         raise ValueError(
             f"{label} uses format version {version!r}, newer than this "
             f"sklensemble reads ({_FORMAT_VERSION}); upgrade sklensemble."
+        )
+    if type(version) is not int or version < 1:
+        raise ValueError(
+            f"{label}: its manifest has an invalid format version {version!r}; "
+            "the file was modified or corrupted."
         )
     files = manifest.get("files")
     if (

@@ -209,22 +209,38 @@ def save_model(pipe, path):
     return "safe"
 
 
-def load_model(path):
+def load_model(path, allow_pickle=False):
+    """The model in ``path``: the safe format, or a pickle only if allowed.
+
+    A pickle runs code when it is loaded, so one is refused unless the user
+    passed ``--allow-pickle``; every other failure of the safe loader is its
+    one-line ``ValueError``.
+    """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise JobError(f"no such model file: {path}")
-    try:
-        from . import load
-    except ImportError:
-        load = None
-    if load is not None:
+    from ._io import _one_line, is_pickle, load
+
+    with open(path, "rb") as file:
+        is_zip = file.read(2) == b"PK"  # the safe format, even when damaged
+    if is_zip or not (allow_pickle or is_pickle(path)):
         try:
-            return load(path)
-        except ValueError:
-            pass  # not a safe-format file: maybe joblib
+            return load(path)  # a ValueError says what is wrong with the file
+        except ImportError as exc:  # skops or safetensors missing
+            raise JobError(str(exc)) from exc
+    if not allow_pickle:
+        raise JobError(
+            f"{path} is a pickle: loading it can run arbitrary code; pass "
+            "--allow-pickle only for files you trust"
+        )
     import joblib
 
-    return joblib.load(path)
+    try:
+        return joblib.load(path)
+    except Exception as exc:
+        raise JobError(
+            f"{path}: the pickle could not be loaded ({_one_line(exc)})"
+        ) from exc
 
 
 # -- outputs ----------------------------------------------------------------
@@ -330,7 +346,9 @@ def demo(args, say):
     results, predictions = evaluate(pipe, X, y, close, args, say)
 
     say("Fitting the final model on every labelled row ...")
-    pipe.fit(X, y)
+    # The importance plot needs the networks' permutation importances: measured
+    # during this fit, so that the saved model holds numbers, never rows.
+    pipe.set_params(ensemble__importance="fit").fit(X, y)
     model_path = out / "model.skens"
     kind = save_model(pipe, model_path)
     artifacts = [model_path]
@@ -393,7 +411,7 @@ def fit(args, say):
 
 
 def predict(args, say):
-    pipe = load_model(args.model)
+    pipe = load_model(args.model, args.allow_pickle)
     table = read_table(args.data, args.instrument)
     expected = getattr(pipe, "feature_names_in_", None)
     if expected is not None and set(expected) - set(table.columns):

@@ -135,6 +135,12 @@ def build_parser():
     predict.add_argument("data", help="CSV or Parquet file")
     _add_panel_option(predict)
     predict.add_argument("--out", default=None, help="CSV file (default: stdout)")
+    predict.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load a pickle/joblib model file; loading a pickle runs "
+        "arbitrary code stored in it: only for files you trust",
+    )
     _add_output_options(predict)
     return parser
 

@@ -511,7 +511,14 @@ def _log_ensemble_fit(ensemble, X, y, sample_weight):
     if held_out is not None:
         payload.collect("confusion matrix", _confusion_matrix_png, ensemble, *held_out)
     if _OPTIONS["log_importances"]:
-        table = payload.collect("feature importances", _importance_table, ensemble)
+        table = payload.collect(
+            "feature importances",
+            _importance_table,
+            ensemble,
+            X,
+            y,
+            sample_weight,
+        )
         if table is not None:
             payload.collect("feature importance plot", _importance_png, table)
     payload.send(run_id, uri)
@@ -811,11 +818,25 @@ def _confusion_matrix_png(payload, ensemble, y_true, proba):
     payload.files["confusion_matrix_val.png"] = _png(fig)
 
 
-def _importance_table(payload, ensemble):
-    """Each member's importances and their combination, as CSV; the table."""
-    table = ensemble.get_feature_importance(by_member=True)
+def _importance_table(payload, ensemble, X, y, sample_weight):
+    """Each member's importances and their combination, as CSV; the table.
+
+    Permutation importances the fit did not measure (``importance="auto"``)
+    are measured on the tail of the training rows at hand: the ensemble
+    keeps no rows to measure them later.
+    """
+    from ._panel import panel_keys
+
+    importances = ensemble._importances
+    if ensemble.importance is not None:
+        keys = panel_keys(X)
+        dates = None if keys is None else keys.date
+        importances = ensemble._tail_importances(
+            importances, X, y, sample_weight, dates
+        )
+    table = ensemble._importance_frame(importances, by_member=True)
     try:
-        table["ensemble"] = ensemble.get_feature_importance()
+        table["ensemble"] = ensemble._importance_frame(importances)
     except ValueError:  # a weighted member has none (importance=None)
         pass
     payload.files["feature_importance.csv"] = table.to_csv().encode()

@@ -30,6 +30,7 @@ from sklensemble import (
     XGBoostClassifier,
 )
 from sklensemble._ensemble import _cap_threads, _context_rows, _simplex_log_loss_weights
+from sklensemble._validation import tail_split
 
 
 def xgb(**params):
@@ -313,11 +314,11 @@ class TestOutputs:
         X, y = data
         frame = pd.DataFrame(X, columns=["ret", "vol", "rsi", "macd", "obv"])
         ens = trees_and_logreg(weights=[2, 1, 1]).fit(frame, y)
-        imp = ens.get_feature_importance()
+        imp = ens.get_feature_importance(frame, y)
         assert imp.index.tolist() == list(frame.columns)
         assert imp.sum() == pytest.approx(1.0)
         assert (imp >= 0).all()
-        frame_imp = ens.get_feature_importance(by_member=True)
+        frame_imp = ens.get_feature_importance(frame, y, by_member=True)
         assert frame_imp.columns.tolist() == ["xgb", "lgbm", "logreg"]
         np.testing.assert_allclose(frame_imp.sum(), 1.0)
         np.testing.assert_allclose(
@@ -332,9 +333,47 @@ class TestOutputs:
         assert ens.get_feature_importance(by_member=True)["logreg"].isna().all()
         with pytest.raises(ValueError, match=r"Members \['logreg'\] have no"):
             ens.get_feature_importance()
+        with pytest.raises(ValueError, match="importance=None: permutation"):
+            ens.get_feature_importance(X, y)
         trees = ens.set_params(logreg="drop").fit(X, y).get_feature_importance()
         assert trees.index.tolist() == [f"x{i}" for i in range(5)]
         assert trees.sum() == pytest.approx(1.0)
+
+    def test_permutation_importances_on_rows_or_at_fit(self, data):
+        X, y = data
+        auto = trees_and_logreg().fit(X, y)
+        # Nothing measured at fit: the model keeps no rows to measure on.
+        assert auto.get_feature_importance(by_member=True)["logreg"].isna().all()
+        with pytest.raises(ValueError, match=r"get_feature_importance\(X, y\)"):
+            auto.get_feature_importance()
+        at_fit = trees_and_logreg(importance="fit").fit(X, y)
+        measured = at_fit.get_feature_importance(by_member=True)["logreg"]
+        assert measured.sum() == pytest.approx(1.0)
+        # "fit" measures on the tail: the same rows passed by hand agree.
+        tail = slice(tail_split(len(X), 0.2), None)
+        on_tail = auto.get_feature_importance(X[tail], y[tail], by_member=True)
+        np.testing.assert_allclose(on_tail["logreg"], measured)
+        # Passing rows returns numbers and stores nothing.
+        assert auto.get_feature_importance(by_member=True)["logreg"].isna().all()
+
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            ({"y": [0, 1]}, "Pass both X and y"),
+            ({"X": "rows"}, "Pass both X and y"),
+            ({"X": "rows", "y": "short"}, "X has 240 rows but y has 10 labels"),
+            ({"X": "rows", "y": "unknown"}, r"labels \[7\] that the ensemble"),
+        ],
+    )
+    def test_feature_importance_on_bad_rows(self, data, args, message):
+        X, y = data
+        values = {"rows": X, "short": y[:10], "unknown": np.where(y == 2, 7, y)}
+        args = {
+            k: values.get(v, v) if isinstance(v, str) else v for k, v in args.items()
+        }
+        ens = trees_and_logreg().fit(X, y)
+        with pytest.raises(ValueError, match=message):
+            ens.get_feature_importance(**args)
 
     def test_pipeline_members_importance_source(self, data):
         X, y = data
@@ -342,7 +381,7 @@ class TestOutputs:
         ens = SoftVotingEnsemble(
             [("scaled", scaled), ("lstm", lstm())], random_state=0
         ).fit(X, y)
-        by_member = ens.get_feature_importance(by_member=True)
+        by_member = ens.get_feature_importance(X, y, by_member=True)
         np.testing.assert_allclose(
             by_member["scaled"], ens.estimators_[0][-1].feature_importances_
         )
@@ -476,7 +515,7 @@ class TestSklearnIntegration:
         loaded = joblib.load(tmp_path / "ens.joblib")
         np.testing.assert_array_equal(loaded.predict_proba(X), expected)
         pd.testing.assert_series_equal(
-            loaded.get_feature_importance(), ens.get_feature_importance()
+            loaded.get_feature_importance(X, y), ens.get_feature_importance(X, y)
         )
 
     def test_cross_val_score_time_series_split(self, data):

@@ -241,7 +241,8 @@ def small_pipeline(**kwargs):
 def fitted_panel_pipeline():
     panel = make_panel(n_dates=120)
     y = np.where(panel["x0"].to_numpy() > 0, "buy", "sell")
-    return small_pipeline(weights="auto").fit(panel, y), panel, y
+    pipe = small_pipeline(weights="auto").set_params(ensemble__importance="fit")
+    return pipe.fit(panel, y), panel, y
 
 
 class TestPipelineOnPanels:
@@ -263,13 +264,17 @@ class TestPipelineOnPanels:
         assert not np.allclose(before[is_c], after[is_c])
 
     def test_learned_weights_and_importances(self, fitted_panel_pipeline):
-        pipe, panel, _ = fitted_panel_pipeline
+        pipe, panel, y = fitted_panel_pipeline
         ensemble = pipe.named_steps["ensemble"]
         assert sum(ensemble.weights_.values()) == pytest.approx(1.0)
-        importance = ensemble.get_feature_importance(by_member=True)
-        assert list(importance.index) == list(panel.columns)
-        # x0 decides the label: every member ranks it first.
-        assert (importance.idxmax() == "x0").all()
+        on_tail = ensemble.get_feature_importance(by_member=True)  # from fit
+        on_rows = ensemble.get_feature_importance(
+            pipe[:-1].transform(panel), y, by_member=True
+        )
+        for importance in (on_tail, on_rows):
+            assert list(importance.index) == list(panel.columns)
+            # x0 decides the label: every member ranks it first.
+            assert (importance.idxmax() == "x0").all()
 
     def test_safe_format_and_pickle_round_trip(self, fitted_panel_pipeline, tmp_path):
         pipe, panel, _ = fitted_panel_pipeline

@@ -116,12 +116,13 @@ class TestFitted:
         np.testing.assert_allclose(proba.sum(axis=1), 1.0)
         assert set(fitted.predict(X)) <= {"buy", "hold", "sell"}
 
-    def test_feature_names_reach_the_ensemble(self, fitted):
+    def test_feature_names_reach_the_ensemble(self, fitted, market_rows):
+        X, y = market_rows
         ensemble = fitted.named_steps["ensemble"]
         np.testing.assert_array_equal(
             ensemble.feature_names_in_, ["ret", "vol", "rsi", "macd"]
         )
-        importance = ensemble.get_feature_importance()
+        importance = ensemble.get_feature_importance(fitted[:-1].transform(X), y)
         assert list(importance.index) == ["ret", "vol", "rsi", "macd"]
         assert importance.sum() == pytest.approx(1.0)
         by_member = ensemble.get_feature_importance(by_member=True)
