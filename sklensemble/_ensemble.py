@@ -263,7 +263,12 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             )
         names, estimators = zip(*self.estimators, strict=True)
         self._validate_names(names)
-        self._check_estimators_are_instances(estimators)
+        for name, est in zip(names, estimators, strict=True):
+            if isinstance(est, type):
+                raise TypeError(
+                    f"Member {name!r} is the class {est.__name__}; pass an "
+                    f"estimator instance ({est.__name__}()) instead."
+                )
         if all(_is_drop(est) for est in estimators):
             raise ValueError(
                 "All estimators are dropped. At least one member must be an "
