@@ -242,8 +242,8 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         prices.
     instrument : str or None, default=None
         Panels only: the instrument column (long form) or index level. None
-        recognises a two-level MultiIndex by its datetime level (or a level
-        named ``"instrument"``).
+        recognises a two-level MultiIndex by a level named ``"instrument"``
+        or its only datetime level; any other MultiIndex is plain rows.
     date : str or None, default=None
         Long-form panels only: the date column; None reads the dates from
         the index.

@@ -14,9 +14,13 @@ every per-instrument computation follows the dates, and every output keeps
 the input's rows, in the input's order. A panel must not repeat an
 ``(instrument, date)`` pair.
 
-In a MultiIndex, the level holding dates is recognised by its datetime
-dtype; when both or neither level holds datetimes, the instrument level must
-be named ``"instrument"`` or named by the ``instrument=`` parameter.
+A MultiIndex makes a panel only when that is unambiguous: it has two
+levels and either ``instrument=`` names one of them, or one level is named
+``"instrument"``, or exactly one level holds datetimes (the dates; the other
+level is the instrument). Any other MultiIndex, e.g. ``(user, session)``, is
+not a panel: its rows are plain rows, in their given order. A MultiIndex
+that names an ``"instrument"`` level but has more than two levels, or whose
+``"instrument"`` level is its only datetime level, is refused as ambiguous.
 
 :func:`panel_keys` reads a panel once into integer codes; everything else in
 the package works from those codes.
@@ -89,34 +93,38 @@ def _is_datetime(values):
 
 
 def _multiindex_levels(index, instrument):
-    """(instrument level, date level) positions of a two-level MultiIndex."""
+    """(instrument level, date level) of a panel's MultiIndex; None if the
+    MultiIndex does not make a panel (see the module docstring)."""
     names = list(index.names)
+    if instrument is not None and instrument not in names:
+        raise ValueError(
+            f"instrument={instrument!r} is neither a column nor an index "
+            f"level of X; the index levels are {names}."
+        )
+    named = instrument if instrument is not None else "instrument"
     if index.nlevels != 2:
+        if named not in names:
+            return None  # e.g. (user, session, event): plain rows
         raise ValueError(
             f"A panel's MultiIndex must have two levels (instrument, date); got "
             f"{index.nlevels} levels {names}. Reset the extra levels into "
             "columns."
         )
-    if instrument is not None:
-        if instrument not in names:
-            raise ValueError(
-                f"instrument={instrument!r} is neither a column nor an index "
-                f"level of X; the index levels are {names}."
-            )
-        inst = names.index(instrument)
-        return inst, 1 - inst
     is_date = [_is_datetime(index.levels[i]) for i in range(2)]
+    if named in names:
+        inst = names.index(named)
+        if is_date[inst] and not is_date[1 - inst]:
+            raise ValueError(
+                f"The index level {named!r} holds datetimes and the other level "
+                f"of {names} does not: it is unclear which holds the "
+                "instrument. Put the instruments in the level named "
+                f"{named!r} and the dates in the other."
+            )
+        return inst, 1 - inst
     if is_date[0] != is_date[1]:
         date = is_date.index(True)
         return 1 - date, date
-    if "instrument" in names:
-        inst = names.index("instrument")
-        return inst, 1 - inst
-    raise ValueError(
-        f"Cannot tell which index level of {names} holds the instrument: "
-        f"{'both' if is_date[0] else 'neither'} level holds datetimes. Name the "
-        "instrument level 'instrument' or pass instrument='<level name>'."
-    )
+    return None  # e.g. (user, session): plain rows
 
 
 def _long_form_keys(X, instrument, date):
@@ -150,7 +158,9 @@ def panel_keys(X, instrument=None, date=None):
         single-index frames without an instrument column) is not a panel.
     instrument : str or None, default=None
         Name of the instrument column (long form) or index level. None
-        recognises a two-level MultiIndex by itself.
+        recognises a panel's MultiIndex by itself: a level named
+        ``"instrument"``, or else exactly one datetime level (the dates).
+        Any other MultiIndex is not a panel.
     date : str or None, default=None
         Name of the date column in the long form; None reads the dates from
         the index.
@@ -162,8 +172,10 @@ def panel_keys(X, instrument=None, date=None):
     Raises
     ------
     ValueError
-        If ``instrument`` or ``date`` names nothing in ``X``, the levels are
-        ambiguous, a key is missing, or an ``(instrument, date)`` pair repeats.
+        If ``instrument`` or ``date`` names nothing in ``X``, a MultiIndex
+        with an instrument level is ambiguous (more than two levels, or the
+        instrument level alone holds datetimes), a key is missing, or an
+        ``(instrument, date)`` pair repeats.
 
     Examples
     --------
@@ -175,6 +187,13 @@ def panel_keys(X, instrument=None, date=None):
     >>> keys = panel_keys(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}, index=index))
     >>> keys.instrument, keys.date
     (array([0, 1, 0, 1]), array([0, 0, 1, 1]))
+
+    A MultiIndex that is not ``(instrument, date)`` holds plain rows:
+
+    >>> index = pd.MultiIndex.from_product([[1, 2], [1, 2]],
+    ...                                    names=["user", "session"])
+    >>> panel_keys(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}, index=index)) is None
+    True
     """
     if not isinstance(X, pd.DataFrame):
         if instrument is not None:
@@ -187,7 +206,10 @@ def panel_keys(X, instrument=None, date=None):
     if instrument is not None and instrument in X.columns:
         inst_values, date_values, columns = _long_form_keys(X, instrument, date)
     elif isinstance(X.index, pd.MultiIndex):
-        inst, dt = _multiindex_levels(X.index, instrument)
+        levels = _multiindex_levels(X.index, instrument)
+        if levels is None:
+            return None
+        inst, dt = levels
         inst_values = X.index.get_level_values(inst).to_numpy()
         date_values = X.index.get_level_values(dt).to_numpy()
     elif instrument is not None:

@@ -76,9 +76,9 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
         rows available to the first fold -- a rolling window.
     instrument : str or None, default=None
         Panels only: the instrument column of a long-form panel, or the
-        instrument level of a MultiIndex whose levels are ambiguous. None
-        recognises an ``(instrument, date)`` or ``(date, instrument)``
-        MultiIndex by itself; a non-panel ``X`` is split by rows.
+        instrument level of a MultiIndex. None recognises a two-level
+        MultiIndex with a level named ``"instrument"`` or exactly one
+        datetime level by itself; any other ``X`` is split by rows.
     date : str or None, default=None
         Panels only: the date column of a long-form panel; None reads the
         dates from the index.

@@ -197,7 +197,8 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         first row (of each instrument, for a panel), ``"zero"`` uses zeros.
     instrument : str or None, default=None
         Panels only: the instrument column (long form) or index level. None
-        recognises a two-level MultiIndex by its datetime level.
+        recognises a two-level MultiIndex by a level named ``"instrument"``
+        or its only datetime level; any other MultiIndex is plain rows.
     date : str or None, default=None
         Long-form panels only: the date column; None reads dates from the
         index.

@@ -275,7 +275,8 @@ def walk_forward(
         Bars per year, to annualise the Sharpe ratio.
     instrument : str or None, default=None
         Panels only: the instrument column of a long-form ``X``, or the
-        instrument level of a MultiIndex whose levels are ambiguous.
+        instrument level of a MultiIndex that is not recognised by itself
+        (see ``docs/panels.md``; otherwise it is plain rows).
     date : str or None, default=None
         Panels only: the date column of a long-form ``X``; None reads the
         dates from the index.

@@ -86,8 +86,10 @@ def _check_price_series(close, name):
 def _prepare_close(close, instrument):
     """``(prices, keys)``: checked float prices, and the panel keys or None.
 
-    A Series with a MultiIndex is a panel; its rows may come in any order,
-    so only the ``(instrument, date)`` pairs must be unique.
+    A Series with a panel's MultiIndex (see :func:`~sklensemble._panel.panel_keys`)
+    is a panel; its rows may come in any order, so only the
+    ``(instrument, date)`` pairs must be unique. Any other MultiIndex holds
+    one series.
     """
     if isinstance(close, pd.Series) and isinstance(close.index, pd.MultiIndex):
         # An empty frame carries the index alone: the Series' name can never

@@ -34,6 +34,7 @@ from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import TimeSeriesSplit, check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.validation import _num_samples
 from skorch.callbacks import Callback
 
 try:
@@ -446,14 +447,27 @@ def _time_ordered_folds(cv, X, y):
                 f"cv={cv!r} yields test rows out of time order (a shuffled "
                 "split); use TimeSeriesSplit or sklensemble.PurgedWalkForwardSplit."
             )
-    if any(len(train) and train.max() > test.min() for train, test in folds):
+    when = _row_times(cv, X)
+    if any(len(tr) and when[tr].max() > when[te].min() for tr, te in folds):
         warnings.warn(
             f"cv={cv!r} trains on rows after its test rows (look-ahead on "
             "time series); prefer TimeSeriesSplit or PurgedWalkForwardSplit.",
             UserWarning,
             stacklevel=3,
         )
-    return sorted(folds, key=lambda fold: fold[1].min())
+    return sorted(folds, key=lambda fold: when[fold[1]].min())
+
+
+def _row_times(cv, X):
+    """Each row's place in time: its date rank on a panel, else its position.
+
+    A panel's rows may be grouped by instrument, so row positions do not
+    follow time; the panel is read as ``cv`` reads it.
+    """
+    from ._panel import panel_keys
+
+    keys = panel_keys(X, getattr(cv, "instrument", None), getattr(cv, "date", None))
+    return np.arange(_num_samples(X)) if keys is None else keys.date
 
 
 # -- pruning ----------------------------------------------------------------

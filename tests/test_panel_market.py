@@ -220,7 +220,7 @@ def test_duplicate_instrument_date_raises():
         triple_barrier_labels(duplicated["close"], 2, 0.01, 0.01)
 
 
-def test_ambiguous_levels_raise_and_instrument_resolves_them():
+def test_undated_levels_are_rows_and_instrument_makes_them_a_panel():
     panel = make_panel(make_instruments())
     # Bar numbers instead of dates: neither level holds datetimes.
     codes = panel.index.get_level_values("date").factorize(sort=True)[0]
@@ -228,13 +228,17 @@ def test_ambiguous_levels_raise_and_instrument_resolves_them():
         [panel.index.get_level_values("instrument"), codes], names=["ticker", "bar"]
     )
     ambiguous = panel.set_axis(index)
-    match = "Cannot tell which index level.*instrument='<level name>'"
-    with pytest.raises(ValueError, match=match):
-        MarketFeatures(**SMALL).fit(ambiguous)
-    with pytest.raises(ValueError, match=match):
-        return_labels(ambiguous["close"])
-    with pytest.raises(ValueError, match=match):
-        triple_barrier_labels(ambiguous["close"], 2, 0.01, 0.01)
+    # One series in increasing index order, the same as without the keys.
+    one_series = ambiguous.sort_index()
+    rows = one_series.reset_index(drop=True)
+    np.testing.assert_array_equal(
+        MarketFeatures(**SMALL).fit_transform(one_series).to_numpy(),
+        MarketFeatures(**SMALL).fit_transform(rows).to_numpy(),
+    )
+    np.testing.assert_array_equal(
+        return_labels(one_series["close"], horizon=2).to_numpy(),
+        return_labels(rows["close"], horizon=2).to_numpy(),
+    )
 
     y = return_labels(ambiguous["close"], horizon=2, instrument="ticker")
     expected = return_labels(panel["close"], horizon=2)

@@ -17,6 +17,7 @@ from sklensemble import (
     AttentionLSTMClassifier,
     LightGBMClassifier,
     SequenceWindower,
+    SoftVotingEnsemble,
     XGBoostClassifier,
     load,
     make_ensemble_pipeline,
@@ -120,14 +121,17 @@ class TestPanelWindows:
         )
         pd.testing.assert_frame_equal(a, b.loc[panel.index])
 
-    def test_ambiguous_levels_and_duplicates_are_refused(self):
+    def test_undated_levels_are_rows_and_duplicates_are_refused(self):
         panel = make_panel()
         ambiguous = panel.copy()
         ambiguous.index = pd.MultiIndex.from_arrays(
             [np.repeat(np.arange(40), 3), np.tile(INSTRUMENTS, 40)], names=["t", "s"]
         )
-        with pytest.raises(ValueError, match="instrument='<level name>'"):
-            SequenceWindower(3).fit_transform(ambiguous)
+        # Not a panel unless told: windows run over the rows as given.
+        np.testing.assert_array_equal(
+            np.asarray(SequenceWindower(3).fit_transform(ambiguous)),
+            np.asarray(SequenceWindower(3).fit_transform(ambiguous.to_numpy())),
+        )
         assert SequenceWindower(3, instrument="s").fit_transform(ambiguous).shape == (
             120,
             3,
@@ -223,6 +227,111 @@ class TestBoostersOnPanels:
         np.testing.assert_allclose(
             a.predict_proba(panel), b.predict_proba(panel), atol=1e-6
         )
+
+
+def user_sessions(n_users=10, n_sessions=20, seed=0):
+    """A two-level MultiIndex that is not (instrument, date): no datetimes."""
+    index = pd.MultiIndex.from_product(
+        [range(n_users), range(n_sessions)], names=["user", "session"]
+    )
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(rng.randn(len(index), 3), index=index, columns=["a", "b", "c"])
+    return X, np.where(X["a"].to_numpy() > 0, "buy", "sell")
+
+
+class TestNotAPanel:
+    """A MultiIndex that does not unambiguously make a panel is plain rows."""
+
+    @pytest.mark.parametrize("cls", [XGBoostClassifier, LightGBMClassifier])
+    def test_boosters_fit_user_sessions_as_rows(self, cls):
+        X, y = user_sessions()
+        rows = X.reset_index(drop=True)
+        model = cls(n_estimators=10, n_jobs=1, random_state=0).fit(X, y)
+        reference = cls(n_estimators=10, n_jobs=1, random_state=0).fit(rows, y)
+        np.testing.assert_array_equal(
+            model.predict_proba(X), reference.predict_proba(rows)
+        )
+
+    def test_ensemble_fits_user_sessions_as_rows(self):
+        X, y = user_sessions()
+        rows = X.reset_index(drop=True)
+
+        def ensemble():
+            members = [
+                (name, cls(n_estimators=10, n_jobs=1, random_state=0))
+                for name, cls in (("x", XGBoostClassifier), ("l", LightGBMClassifier))
+            ]
+            return SoftVotingEnsemble(members, weights="auto", random_state=0)
+
+        model = ensemble().fit(X, y)
+        np.testing.assert_array_equal(
+            model.predict_proba(X), ensemble().fit(rows, y).predict_proba(rows)
+        )
+        assert model.predict(X).shape == (len(X),)
+
+    def test_default_pipeline_fits_user_sessions_as_rows(self):
+        X, y = user_sessions()
+        pipe = small_pipeline().fit(X, y)
+        proba = pipe.predict_proba(X)
+        assert proba.shape == (len(X), 2)
+        # The same rows without the index give the same model.
+        rows = X.reset_index(drop=True)
+        np.testing.assert_allclose(
+            small_pipeline().fit(rows, y).predict_proba(rows), proba, atol=1e-6
+        )
+
+    @pytest.mark.parametrize(
+        "levels, names",
+        [
+            ([["u1", "u2"], [1, 2]], ["user", "session"]),
+            ([pd.to_datetime(["2024-01-02"]), pd.to_datetime(["2024-01-03"])], None),
+            ([["u1"], [1, 2], ["e1", "e2"]], ["user", "session", "event"]),
+        ],
+    )
+    def test_unrecognised_multiindex_is_not_a_panel(self, levels, names):
+        index = pd.MultiIndex.from_product(levels, names=names)
+        assert (
+            panel_keys(pd.DataFrame({"x": np.zeros(len(index))}, index=index)) is None
+        )
+
+    @pytest.mark.parametrize(
+        "levels, names, instrument",
+        [
+            ([pd.to_datetime(["2024-01-02"]), ["AAA", "BBB"]], ["day", "ticker"], None),
+            ([["AAA", "BBB"], [1, 2]], ["instrument", "bar"], None),
+            ([["AAA", "BBB"], [1, 2]], ["ticker", "bar"], "ticker"),
+        ],
+    )
+    def test_a_panel_is_recognised(self, levels, names, instrument):
+        index = pd.MultiIndex.from_product(levels, names=names)
+        keys = panel_keys(
+            pd.DataFrame({"x": np.zeros(len(index))}, index=index), instrument
+        )
+        assert list(keys.instrument_names) == ["AAA", "BBB"]
+
+    @pytest.mark.parametrize(
+        "levels, names, instrument, match",
+        [
+            (
+                [["AAA"], [1, 2], ["e1"]],
+                ["instrument", "bar", "event"],
+                None,
+                "must have two levels .instrument, date.; got 3 levels",
+            ),
+            (
+                [pd.to_datetime(["2024-01-02"]), ["x", "y"]],
+                ["instrument", "other"],
+                None,
+                "level 'instrument' holds datetimes",
+            ),
+            ([["AAA"], [1, 2]], ["ticker", "bar"], "symbol", "is neither a column"),
+        ],
+    )
+    def test_ambiguous_panels_are_refused(self, levels, names, instrument, match):
+        index = pd.MultiIndex.from_product(levels, names=names)
+        X = pd.DataFrame({"x": np.zeros(len(index))}, index=index)
+        with pytest.raises(ValueError, match=match):
+            panel_keys(X, instrument)
 
 
 def small_pipeline(**kwargs):
@@ -386,3 +495,31 @@ def test_tune_on_a_panel_splits_by_date():
     assert result.best_score_ > 0.8
     proba = result.best_estimator_.predict_proba(panel)
     assert proba.shape == (len(panel), 2)
+
+
+def test_tune_compares_dates_on_a_panel_grouped_by_instrument():
+    pytest.importorskip("optuna")
+    import warnings
+
+    from optuna.distributions import IntDistribution
+    from sklearn.model_selection import KFold
+
+    from sklensemble import PurgedWalkForwardSplit
+    from sklensemble.tuning import tune
+
+    panel = make_panel(n_dates=60).sort_index(level="instrument")
+    y = np.where(panel["x0"].to_numpy() > 0, "buy", "sell")
+    args = dict(
+        search_space={"max_depth": IntDistribution(2, 3)},
+        n_trials=1,
+        random_state=0,
+        show_progress_bar=False,
+    )
+    model = XGBoostClassifier(n_estimators=10, n_jobs=1, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tune(model, panel, y, cv=PurgedWalkForwardSplit(2, purge=1), **args)
+    assert not [w for w in caught if "look-ahead" in str(w.message)]
+    # Rows of later dates in training: the warning stays for a real look-ahead.
+    with pytest.warns(UserWarning, match="trains on rows after its test rows"):
+        tune(model, panel, y, cv=KFold(2), **args)

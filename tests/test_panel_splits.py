@@ -190,11 +190,15 @@ class TestPanelSplitErrors:
         with pytest.raises(ValueError, match=match):
             list(PurgedWalkForwardSplit(**kwargs).split(X))
 
-    def test_ambiguous_levels_need_instrument(self):
+    def test_undated_levels_are_rows_until_instrument_names_one(self):
         X = make_panel()
         X.index = X.index.set_levels(X.index.levels[0].strftime("%Y-%m-%d"), level=0)
-        with pytest.raises(ValueError, match="pass instrument='<level name>'"):
-            list(PurgedWalkForwardSplit(2).split(X))
+        # Neither level holds datetimes nor is named "instrument": plain rows.
+        by_rows = list(PurgedWalkForwardSplit(2, test_size=3).split(X))
+        plain = list(PurgedWalkForwardSplit(2, test_size=3).split(X.to_numpy()))
+        for (train, test), (train_, test_) in zip(by_rows, plain, strict=True):
+            np.testing.assert_array_equal(train, train_)
+            np.testing.assert_array_equal(test, test_)
         cv = PurgedWalkForwardSplit(2, test_size=3, instrument="ticker")
         assert [len(test) for _, test in cv.split(X)] == [9, 9]
 
