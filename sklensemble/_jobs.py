@@ -294,24 +294,55 @@ def log_to_mlflow(uri, params, summary, artifacts, say):
     """One MLflow run with parameters, mean walk-forward scores and artifacts.
 
     Written through an explicit client: the process's global MLflow state
-    (tracking URI, active experiment) is left as it was.
+    (tracking URI, active experiment) is left as it was. Tracking is the
+    demo's last, optional output: a store that cannot be reached or written
+    costs one line on stderr (the other outputs are already written) and
+    the run, if one was created, ends FAILED. MLflow's retries are bounded
+    (see :func:`sklensemble.tracking.autolog`), so a dead server costs
+    seconds. Returns the run id, or None if nothing was logged.
     """
     try:
         from mlflow.tracking import MlflowClient
+
+        from .tracking import _bounded_requests, _unreachable
     except ImportError:
         say(
             "MLflow is not installed: run not logged "
             "(pip install 'sklensemble[tracking]')."
         )
         return None
-    client = MlflowClient(tracking_uri=uri)
+    client = run_id = None
+    try:
+        reason = _unreachable(uri)
+        if reason is not None:
+            raise ConnectionError(reason)
+        with _bounded_requests():
+            client = MlflowClient(tracking_uri=uri)
+            run_id = _create_demo_run(client)
+            _log_demo_run(client, run_id, params, summary, artifacts)
+            client.set_terminated(run_id)
+    except Exception as exc:  # tracking must never cost the demo's results
+        reason = " ".join(str(exc).split()).split(". ")[0][:300]
+        say(
+            f"warning: MLflow run not logged to {uri}: {type(exc).__name__}: {reason}",
+            file=sys.stderr,
+        )
+        _end_failed(client, run_id)
+        return None
+    return run_id
+
+
+def _create_demo_run(client):
     experiment = client.get_experiment_by_name("sklensemble-demo")
     experiment_id = (
         experiment.experiment_id
         if experiment
         else client.create_experiment("sklensemble-demo")
     )
-    run_id = client.create_run(experiment_id, run_name="demo").info.run_id
+    return client.create_run(experiment_id, run_name="demo").info.run_id
+
+
+def _log_demo_run(client, run_id, params, summary, artifacts):
     for key, value in params.items():
         client.log_param(run_id, key, value)
     if summary is not None:
@@ -321,8 +352,19 @@ def log_to_mlflow(uri, params, summary, artifacts, say):
                     client.log_metric(run_id, f"{model}.{metric}", float(value))
     for path in artifacts:
         client.log_artifact(run_id, str(path))
-    client.set_terminated(run_id)
-    return run_id
+
+
+def _end_failed(client, run_id):
+    """Mark a half-logged run FAILED, if the store still answers."""
+    if run_id is None:
+        return
+    from .tracking import _bounded_requests
+
+    try:
+        with _bounded_requests():
+            client.set_terminated(run_id, status="FAILED")
+    except Exception:  # the store that failed may well fail again
+        pass
 
 
 # -- jobs -------------------------------------------------------------------

@@ -23,6 +23,7 @@ never imports it. What this module adds to MLflow:
 Read more in ``docs/tracking.md``.
 """
 
+import contextlib
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +56,15 @@ _MODEL_FILE = "model.sklensemble"
 _ARTIFACT_DIR = "sklensemble"
 # Seconds to wait for an HTTP tracking server before giving up on logging.
 _PROBE_TIMEOUT_S = 5
+# MLflow's HTTP settings (mlflow.environment_variables) for the requests
+# sklensemble makes or switches on: a dead server then costs seconds, not
+# MLflow's defaults of 7 retries with back-off and a 120 s timeout (minutes).
+# A value the user set in the environment wins.
+_HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
 # Features shown in the importance plot (the CSV has all of them).
 _MAX_PLOTTED_FEATURES = 30
 _VERSIONED = (
@@ -124,7 +135,7 @@ def autolog(
         the ensemble's ``importance``), which costs predictions.
     disable : bool, default=False
         Turn autologging off again (the ensemble's details for manual runs
-        follow ``log_ensemble_details``).
+        follow ``log_ensemble_details``), and MLflow's HTTP settings with it.
     **kwargs
         Passed to :func:`mlflow.sklearn.autolog` (``log_models``,
         ``log_datasets``, ``registered_model_name``, ``silent``, ...). Leave
@@ -136,6 +147,14 @@ def autolog(
     Calling :func:`mlflow.sklearn.autolog` or :func:`mlflow.autolog`
     afterwards replaces this configuration with MLflow's own, which leaves
     bare sklensemble estimators out again.
+
+    While autologging is on, MLflow's HTTP requests retry once (back-off
+    factor 1) and time out after 10 seconds (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
+    ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``, ``MLFLOW_HTTP_REQUEST_TIMEOUT``),
+    so that a dead tracking server costs each fit seconds rather than
+    MLflow's minutes of retries. MLflow creates each autologged run before
+    any sklensemble code runs, so these settings hold for the process until
+    ``autolog(disable=True)``; a value you set in the environment wins.
 
     Examples
     --------
@@ -155,6 +174,7 @@ def autolog(
         log_ensemble_details=bool(log_ensemble_details),
         log_importances=bool(log_importances),
     )
+    _hold_http_limits("autolog", not disable)
     generate = getattr(mlflow_sklearn, "_gen_estimators_to_patch", None)
     if generate is None or not callable(generate):
         warnings.warn(
@@ -493,11 +513,12 @@ def _log_ensemble_fit(ensemble, X, y, sample_weight):
     try:
         mlflow = sys.modules["mlflow"]
         run = mlflow.active_run()
-        if run is None and _autolog_lost_its_run():
+        lost = run is None and _autolog_lost_its_run()
+        if (run is None and not lost) or not _is_logged_fit(ensemble):
+            return  # no run, or one of many fits inside the logged one
+        if lost:
             _warn_no_run(mlflow.get_tracking_uri())
-        if run is None or not _OPTIONS["log_ensemble_details"]:
-            return
-        if not _is_logged_fit(ensemble):
+        if lost or not _OPTIONS["log_ensemble_details"]:
             return
         run_id, uri = run.info.run_id, mlflow.get_tracking_uri()
     except Exception:  # tracking must never cost the fit
@@ -555,10 +576,11 @@ class _Payload:
             reason = _unreachable(uri)
             if reason is not None:
                 raise ConnectionError(reason)
-            _send_batch(run_id, self.metrics, self.tags)
-            unsent = files
-            if self.files:
-                _send_files(run_id, self.files)
+            with _bounded_requests():
+                _send_batch(run_id, self.metrics, self.tags)
+                unsent = files
+                if self.files:
+                    _send_files(run_id, self.files)
             unsent = []
         except Exception as exc:
             self.failures.extend((what, None) for what in unsent)
@@ -575,24 +597,51 @@ _ARTIFACT_SECTIONS = (
 
 
 def _is_logged_fit(ensemble):
-    """False when this fit is nested in an autologged fit of another estimator.
+    """True when this fit is the outermost fit in progress, or its refit.
 
-    Under autologging the run belongs to the outermost fit: the ensemble
-    logs its details when it is that estimator or the final step of that
-    Pipeline, not when it is one of many fits inside a search.
+    A run belongs to the outermost fit: the ensemble logs its details when
+    it is that estimator, the final step of that Pipeline, or the refit of
+    that search (scikit-learn sets ``best_estimator_`` before refitting
+    it), not when it is one of the many fits inside a search or another
+    estimator.
+    """
+    from sklearn.pipeline import Pipeline
+
+    est = _outermost_fit()
+    while est is not None and est is not ensemble:
+        if isinstance(est, Pipeline):
+            est = est.steps[-1][1]
+        else:
+            est = getattr(est, "best_estimator_", None)
+    return est is ensemble
+
+
+def _outermost_fit():
+    """The estimator whose fit, in progress, encloses all others.
+
+    Under autologging, MLflow's training sessions know it: the stack of
+    patched fits, which also covers a search's fits in worker threads.
+    ``mlflow.sklearn`` has no public way to read it, so its private name is
+    read here and nowhere else. Without autologging (a manual run), the fits
+    on this thread's call stack tell.
     """
     session = getattr(
         sys.modules.get("mlflow.sklearn"), "_SklearnTrainingSession", None
     )
     stack = getattr(session, "_session_stack", None)
-    if not stack:
-        return True  # a manual run, or autologging off
-    from sklearn.pipeline import Pipeline
+    if stack:
+        return getattr(stack[0], "estimator", None)
+    from sklearn.base import BaseEstimator
 
-    est = getattr(stack[0], "estimator", None)
-    while isinstance(est, Pipeline) and est is not ensemble:
-        est = est.steps[-1][1]
-    return est is ensemble
+    outermost = None
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "fit":
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, BaseEstimator):
+                outermost = owner
+        frame = frame.f_back
+    return outermost
 
 
 def _member_metrics(payload, ensemble, X, y, sample_weight):
@@ -954,6 +1003,54 @@ def _warn_not_logged(run_id, uri, failures):
         # would make MLflow reroute the warning into its own log.
         stacklevel=4,
     )
+
+
+# -- bounded requests ----------------------------------------------------------
+_HTTP_LOCK = threading.Lock()
+# Who holds the limits ("autolog", or a count of open _bounded_requests
+# blocks), and the variables they set (those the user had not).
+_HTTP_HOLDERS = {}
+_HTTP_SET = []
+
+
+def _hold_http_limits(holder, hold):
+    """Take (``hold=True``) or release ``holder``'s hold on the HTTP limits.
+
+    The limits are in the environment while anyone holds them; only the
+    variables the user had not set are set, and removed again afterwards.
+    """
+    with _HTTP_LOCK:
+        held = bool(_HTTP_HOLDERS)
+        count = _HTTP_HOLDERS.get(holder, 0)
+        if hold:
+            _HTTP_HOLDERS[holder] = 1 if holder == "autolog" else count + 1
+        elif count > 1:
+            _HTTP_HOLDERS[holder] = count - 1
+        else:
+            _HTTP_HOLDERS.pop(holder, None)
+        if _HTTP_HOLDERS and not held:
+            _HTTP_SET[:] = [k for k in _HTTP_LIMITS if k not in os.environ]
+            for key in _HTTP_SET:
+                os.environ[key] = _HTTP_LIMITS[key]
+        elif held and not _HTTP_HOLDERS:
+            for key in _HTTP_SET:
+                if os.environ.get(key) == _HTTP_LIMITS[key]:
+                    del os.environ[key]
+            _HTTP_SET.clear()
+
+
+@contextlib.contextmanager
+def _bounded_requests():
+    """MLflow's HTTP retries and timeout bounded by ``_HTTP_LIMITS`` within.
+
+    For sklensemble's own calls to MLflow: a dead or hung tracking server
+    then costs seconds, not minutes. Variables the user set are left alone.
+    """
+    _hold_http_limits("requests", True)
+    try:
+        yield
+    finally:
+        _hold_http_limits("requests", False)
 
 
 # -- helpers -----------------------------------------------------------------

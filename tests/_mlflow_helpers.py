@@ -25,7 +25,7 @@ def restored_mlflow_state():
     finally:
         while mlflow.active_run():
             mlflow.end_run()
-        mlflow.sklearn.autolog(disable=True)
+        tracking.autolog(disable=True)  # MLflow's HTTP settings back too
         mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
         mlflow.tracking.fluent._active_experiment_id = None
         if saved["MLFLOW_EXPERIMENT_ID"] is None:

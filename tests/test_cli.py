@@ -1,5 +1,7 @@
 """The command line: the demo, fit and predict jobs, and one-line errors."""
 
+import socket
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -243,3 +245,64 @@ def test_tune_on_a_shared_storage(bars_csv, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 trials in the study" in out
     assert "ensemble__" in out  # the chosen parameters, by nested name
+
+
+def test_demo_with_an_unwritable_tracking_store_warns_once(
+    monkeypatch, tmp_path, capsys
+):
+    pytest.importorskip("mlflow")
+    monkeypatch.setattr(
+        "sklensemble.datasets.load_sp500", lambda: make_synthetic_market(400, seed=1)
+    )
+    # A store under a regular file cannot be created, even by root.
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    uri = f"sqlite:///{blocker}/mlflow.db"
+    out = tmp_path / "demo"
+    argv = ["demo", "--cv", "0", "--sequence-length", "5", "--out", str(out)]
+    assert main(argv + ["--tracking-uri", uri]) == 0
+    assert (out / "model.skens").exists()
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    (line,) = [line for line in captured.err.splitlines() if "MLflow" in line]
+    assert line.startswith(f"warning: MLflow run not logged to {uri}: ")
+    assert "MLflow run " not in captured.out  # no run to browse
+
+
+@pytest.mark.parametrize("store", ["dead server", "unwritable"])
+def test_log_to_mlflow_failure_is_one_line_and_bounded(
+    store, monkeypatch, tmp_path, capsys
+):
+    pytest.importorskip("mlflow")
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES
+
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    import mlflow.tracking
+
+    retries = []  # as MLflow reads them when the demo's client starts
+    client = mlflow.tracking.MlflowClient
+    monkeypatch.setattr(
+        mlflow.tracking,
+        "MlflowClient",
+        lambda **kwargs: (
+            retries.append(MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()) or client(**kwargs)
+        ),
+    )
+    (tmp_path / "file").write_text("")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = {
+        "dead server": f"http://127.0.0.1:{port}",
+        "unwritable": f"sqlite:///{tmp_path / 'file'}/mlflow.db",
+    }[store]
+    assert _jobs.log_to_mlflow(uri, {"seed": 0}, None, [], print) is None
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"warning: MLflow run not logged to {uri}: ")
+    if store == "dead server":
+        # Refused by the quick probe: MLflow's retries never start.
+        assert "unreachable" in err and retries == []
+    else:
+        assert retries == [1]
+    assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 7  # MLflow's default again

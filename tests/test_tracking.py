@@ -144,7 +144,7 @@ def experiment(server):
     yield experiment_id
     while mlflow.active_run():
         mlflow.end_run()
-    mlflow.sklearn.autolog(disable=True)
+    tracking.autolog(disable=True)  # MLflow's HTTP settings back too
     tracking._OPTIONS.update(log_ensemble_details=True, log_importances=True)
     mlflow.set_tracking_uri(server)
 
@@ -353,14 +353,42 @@ class TestAutolog:
             cv=TimeSeriesSplit(2),
         ).fit(X.to_numpy(), y)
         (run,) = runs_of(server, experiment)
-        _, metrics, _ = run_data(server, run["info"]["run_id"])
-        assert "best_cv_score" in metrics
-        # Three ensemble fits ran inside the search: none logged its details.
-        assert not any(key.startswith("member.") for key in metrics)
+        run_id = run["info"]["run_id"]
+        assert "best_cv_score" in run_data(server, run_id)[1]
+        # Three ensemble fits ran inside the search: only the refit logged.
+        assert_details_logged_once(server, run_id, n_rows=len(X))
         assert search.best_estimator_.weights_ == {"xgboost": 0.5, "lightgbm": 0.5}
 
 
+def assert_details_logged_once(url, run_id, n_rows):
+    """The run holds one ensemble's details, from a fit on ``n_rows`` rows."""
+    _, metrics, tags = run_data(url, run_id)
+    members = [key for key in metrics if key.startswith("member.")]
+    assert "member.xgboost.val_log_loss" in members
+    for key in members + ["ensemble.val_log_loss"]:
+        if ".valid_" in key:
+            continue  # a booster's learning curve: one value per round
+        history = rest(url, "metrics/get-history", run_id=run_id, metric_key=key)
+        assert len(history["metrics"]) == 1, key
+    assert tags["sklensemble.data.n_rows"] == str(n_rows)  # the refit, all rows
+
+
 class TestManualRuns:
+    @pytest.mark.parametrize("autolog", [False, True])
+    def test_search_in_a_manual_run_logs_details_once(
+        self, server, experiment, rows, autolog
+    ):
+        X, y = rows
+        if autolog:
+            tracking.autolog(log_models=False, log_datasets=False)
+        with mlflow.start_run() as run:
+            GridSearchCV(
+                small_ensemble(with_network=False),
+                {"weights": [None]},
+                cv=TimeSeriesSplit(2),
+            ).fit(X.to_numpy(), y)
+        assert_details_logged_once(server, run.info.run_id, n_rows=len(X))
+
     def test_active_run_gets_the_details_only(self, server, experiment, rows):
         X, y = rows
         small_ensemble(with_network=False).fit(X.to_numpy(), y)  # no run
@@ -560,18 +588,34 @@ class TestFailures:
             k.startswith("member.") for k in run_data(server, run["info"]["run_id"])[1]
         )
 
-    def test_wrong_uri(self, experiment, rows, small_reference, mlflow_log):
+    def test_wrong_uri(
+        self, experiment, rows, small_reference, mlflow_log, monkeypatch
+    ):
         X, y = rows
+        # MLflow's defaults (7 retries with back-off, 120 s) would take minutes.
+        for key in tracking._HTTP_LIMITS:
+            monkeypatch.delenv(key, raising=False)
+        seen = []
+        warn_no_run = tracking._warn_no_run
+        monkeypatch.setattr(
+            tracking,
+            "_warn_no_run",
+            lambda uri: seen.append(http_settings()) or warn_no_run(uri),
+        )
         uri = f"http://127.0.0.1:{free_port()}"
         mlflow.set_tracking_uri(uri)
         tracking.autolog()
         model = small_ensemble()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model.fit(X.to_numpy(), y)
+            assert model.fit(X.to_numpy(), y) is model
         np.testing.assert_array_equal(
             model.predict_proba(X.to_numpy()), small_reference
         )
+        # MLflow's requests inside the fit ran with one retry and 10 s timeouts.
+        assert seen == [(1, 1, 10)]
+        tracking.autolog(disable=True)
+        assert http_settings() == (7, 2, 120)  # MLflow's defaults again
         # MLflow reroutes warnings raised inside an autologged fit into its
         # logger: ours arrives there, next to MLflow's own "runs/create" one.
         messages = [record.getMessage() for record in mlflow_warnings(mlflow_log)]
@@ -582,6 +626,59 @@ class TestFailures:
         assert len(messages) == 2
         # ... and only there: the user sees it once.
         assert not [w for w in caught if issubclass(w.category, TrackingWarning)]
+
+
+def http_settings():
+    """MLflow's retries, back-off factor and timeout, as MLflow reads them."""
+    from mlflow.environment_variables import (
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
+
+    return (
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(),
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get(),
+        MLFLOW_HTTP_REQUEST_TIMEOUT.get(),
+    )
+
+
+def test_own_requests_are_bounded_and_user_values_win(monkeypatch):
+    for key in tracking._HTTP_LIMITS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")  # the user's choice
+    with tracking._bounded_requests():
+        with tracking._bounded_requests():  # nested calls
+            assert http_settings() == (1, 1, 60)
+        assert http_settings() == (1, 1, 60)
+    assert http_settings() == (7, 2, 60)
+    with restored_mlflow_state():
+        tracking.autolog()
+        with tracking._bounded_requests():
+            pass
+        assert http_settings() == (1, 1, 60)  # autolog still holds them
+        tracking.autolog(disable=True)
+    assert http_settings() == (7, 2, 60)
+
+
+def test_ensemble_details_are_sent_with_bounded_requests(
+    server, experiment, rows, monkeypatch
+):
+    X, y = rows
+    for key in tracking._HTTP_LIMITS:
+        monkeypatch.delenv(key, raising=False)
+    seen = []
+    send_batch = tracking._send_batch
+    monkeypatch.setattr(
+        tracking,
+        "_send_batch",
+        lambda *args: seen.append(http_settings()) or send_batch(*args),
+    )
+    with mlflow.start_run() as run:
+        small_ensemble(with_network=False).fit(X.to_numpy(), y)
+    assert seen == [(1, 1, 10)]
+    assert http_settings() == (7, 2, 120)
+    assert "member.xgboost.weight" in run_data(server, run.info.run_id)[1]
 
 
 def test_autolog_needs_mlflow_message(monkeypatch):
