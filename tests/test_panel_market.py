@@ -235,9 +235,10 @@ def test_undated_levels_are_rows_and_instrument_makes_them_a_panel():
         MarketFeatures(**SMALL).fit_transform(one_series).to_numpy(),
         MarketFeatures(**SMALL).fit_transform(rows).to_numpy(),
     )
-    np.testing.assert_array_equal(
-        return_labels(one_series["close"], horizon=2).to_numpy(),
-        return_labels(rows["close"], horizon=2).to_numpy(),
+    pd.testing.assert_series_equal(
+        return_labels(one_series["close"], horizon=2),
+        return_labels(rows["close"], horizon=2),
+        check_index=False,
     )
 
     y = return_labels(ambiguous["close"], horizon=2, instrument="ticker")
