@@ -19,18 +19,33 @@ def to_tensor(X, dtype=np.float32):
 
 
 class WindowDataset(Dataset):
-    """Sequences and encoded labels, kept as the arrays they came in.
+    """Sequences, encoded labels and loss weights, kept as the arrays they came in.
+
+    A batch is ``(X, (y, w))``: the weight travels with its target so that
+    the net's loss can weigh each sequence (see
+    :class:`~sklensemble._neural._WeightedNet`).
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, sequence_length, n_features)
         Any numeric dtype; may be a read-only strided view.
     y : ndarray of shape (n_samples,) of int
+    w : ndarray of shape (n_samples,)
+        Non-negative loss weight of each sequence, not all zero. Stored
+        rescaled to mean 1 over these rows, so that the mean of
+        ``w * loss`` over a batch estimates the weighted mean loss
+        ``sum(w * loss) / sum(w)`` of the rows, and skorch's epoch average
+        of the batch losses equals it exactly.
+    prepare : callable or None, default=None
+        Applied to each gathered batch (a NumPy array) before conversion,
+        e.g. missing-value imputation.
     """
 
-    def __init__(self, X, y):
+    def __init__(self, X, y, w, prepare=None):
         self.X = X
         self.y = y
+        self.w = np.asarray(w, dtype=np.float64) / np.mean(w)
+        self.prepare = prepare
 
     def __len__(self):
         return len(self.X)
@@ -39,14 +54,18 @@ class WindowDataset(Dataset):
         return self.batch(np.atleast_1d(index))
 
     def batch(self, index):
-        """Gather rows ``index`` (slice or int array) as float32/int64 tensors."""
-        return to_tensor(self.X[index]), torch.from_numpy(
-            np.require(self.y[index], np.int64, ["C", "W"])
-        )
+        """Gather rows ``index`` (slice or int array) as ``(X, (y, w))`` tensors."""
+        X = self.X[index]
+        if self.prepare is not None:
+            X = self.prepare(np.asarray(X))
+        y = torch.from_numpy(np.require(self.y[index], np.int64, ["C", "W"]))
+        w = torch.from_numpy(np.require(self.w[index], np.float32, ["C", "W"]))
+        return to_tensor(X), (y, w)
 
     def subset(self, rows):
-        """The rows ``rows`` (slice or int array), without gathering windows."""
-        return WindowDataset(self.X[rows], self.y[rows])
+        """The rows ``rows`` (slice or int array), without gathering windows;
+        their weights are rescaled to mean 1 among themselves."""
+        return WindowDataset(self.X[rows], self.y[rows], self.w[rows], self.prepare)
 
 
 class WindowBatches:

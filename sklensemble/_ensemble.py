@@ -28,6 +28,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch, check_random_state, get_tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._repr_html.estimator import _VisualBlock
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
@@ -362,8 +368,15 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights, passed to every member's ``fit`` (for a Pipeline,
-            to its final step) and used in the ``"auto"`` weights' and the
-            permutation importances' log-loss.
+            to its final step; a :class:`SequenceWindower` keeps rows
+            aligned, so row ``i``'s weight goes to the window ending at row
+            ``i``) and used in the ``"auto"`` weights' and the permutation
+            importances' log-loss. With metadata routing enabled
+            (``sklearn.set_config(enable_metadata_routing=True)``) it goes
+            only to the members that request it
+            (``member.set_fit_request(sample_weight=True)``, for a Pipeline
+            on its final step), and scikit-learn raises for a member that
+            has not said whether it wants it.
 
         Returns
         -------
@@ -383,13 +396,18 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         y_enc = encoder.transform(y)
+        receivers = set()
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-            _check_accepts_sample_weight(members)
+            receivers = self._weight_receivers(members, sample_weight)
 
         if isinstance(weights, str):  # "auto"
-            weights = self._learn_weights(members, X, y_enc, sample_weight, dates)
-        fitted, self.fit_times_ = self._fit_members(members, X, y_enc, sample_weight)
+            weights = self._learn_weights(
+                members, X, y_enc, sample_weight, dates, receivers
+            )
+        fitted, self.fit_times_ = self._fit_members(
+            members, X, y_enc, sample_weight, receivers
+        )
         self.estimators_ = fitted
         self.named_estimators_ = Bunch(
             **{
@@ -407,8 +425,35 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             _log_ensemble_fit(self, X, y_enc, sample_weight)
         return self
 
-    def _fit_members(self, members, X, y, sample_weight, class_map=None):
-        """Fit clones in lanes; return (fitted list, {name: seconds})."""
+    def _weight_receivers(self, members, sample_weight):
+        """Names of the members whose ``fit`` gets ``sample_weight``."""
+        if _routing_enabled():
+            routed = process_routing(self, "fit", sample_weight=sample_weight)
+            return {name for name, _ in members if "sample_weight" in routed[name].fit}
+        _check_accepts_sample_weight(members)
+        return {name for name, _ in members}
+
+    def get_metadata_routing(self):
+        """Metadata routing: ``fit`` metadata goes to every member's ``fit``.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+        """
+        router = MetadataRouter(owner=self)
+        for name, est in self.estimators:
+            if not _is_drop(est):
+                router.add(
+                    **{name: est},
+                    method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+                )
+        return router
+
+    def _fit_members(self, members, X, y, sample_weight, receivers, class_map=None):
+        """Fit clones in lanes; return (fitted list, {name: seconds}).
+
+        ``sample_weight`` goes to the members named in ``receivers``.
+        """
         if class_map is not None:
             # Members see contiguous labels 0..K'-1 (plain XGBClassifier
             # requires them) when some classes are absent from these rows.
@@ -420,12 +465,13 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         if threads is not None:
             for _, est in clones:
                 _cap_threads(est, threads)
+        weights = {n: sample_weight if n in receivers else None for n, _ in members}
         args = [
             (
                 lane,
                 X,
                 y,
-                sample_weight,
+                weights,
                 threads if _is_torch_lane(lane) else None,
                 self.verbose,
             )
@@ -442,7 +488,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         times = dict(item for lane_times in results for item in lane_times)
         return [est for _, est in clones], {name: times[name] for name, _ in clones}
 
-    def _learn_weights(self, members, X, y, sample_weight, dates=None):
+    def _learn_weights(self, members, X, y, sample_weight, dates, receivers):
         """Fit members on the head rows, learn simplex weights on the tail."""
         if len(members) == 1:
             return np.ones(1)
@@ -459,6 +505,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             take_rows(X, train),
             y[train],
             _rows(sample_weight, train),
+            receivers,
             class_map=head_classes,
         )
         tail_probas = np.stack(
@@ -835,11 +882,11 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = []
         try:
+            members = [est for _, est in self.estimators if not _is_drop(est)]
             tags.non_deterministic = any(
-                get_tags(est).non_deterministic
-                for _, est in self.estimators
-                if not _is_drop(est)
+                get_tags(est).non_deterministic for est in members
             )
+            tags.input_tags.allow_nan = all(map(_allows_nan, members))
         except Exception:  # invalid `estimators`: fit raises the clear error
             pass
         return tags
@@ -861,6 +908,20 @@ def _final_step(est):
 
 def _is_torch(est):
     return bool(getattr(_final_step(est), "_torch_member", False))
+
+
+def _allows_nan(est):
+    """Whether a member accepts NaN: for a Pipeline, every one of its steps.
+
+    (scikit-learn's Pipeline does not tag ``allow_nan``; requiring it of every
+    step is safe, if strict for a Pipeline that imputes first.)
+    """
+    steps = [step for _, step in est.steps] if isinstance(est, Pipeline) else [est]
+    return all(
+        get_tags(step).input_tags.allow_nan
+        for step in steps
+        if step is not None and step != "passthrough"
+    )
 
 
 def _last_row_proba(est, X):
@@ -897,7 +958,7 @@ def _check_accepts_sample_weight(members):
 def _sample_weight_kwargs(est, sample_weight):
     if sample_weight is None:
         return {}
-    if isinstance(est, Pipeline):
+    if isinstance(est, Pipeline) and not _routing_enabled():
         return {f"{est.steps[-1][0]}__sample_weight": sample_weight}
     return {"sample_weight": sample_weight}
 
@@ -911,14 +972,17 @@ def _member_error(name, est, exc):
         return RuntimeError(message)
 
 
-def _fit_lane(lane, X, y, sample_weight, torch_threads, verbose):
-    """Fit a lane's members one after another; return [(name, seconds)]."""
+def _fit_lane(lane, X, y, sample_weights, torch_threads, verbose):
+    """Fit a lane's members one after another; return [(name, seconds)].
+
+    ``sample_weights`` maps each member's name to its weights or None.
+    """
     times = []
     with _torch_thread_cap(torch_threads):
         for name, est in lane:
             start = time.perf_counter()
             try:
-                est.fit(X, y, **_sample_weight_kwargs(est, sample_weight))
+                est.fit(X, y, **_sample_weight_kwargs(est, sample_weights[name]))
             except Exception as exc:
                 raise _member_error(name, est, exc) from exc
             times.append((name, time.perf_counter() - start))

@@ -8,6 +8,7 @@ encoding and tags apply as they do to any scikit-learn classifier.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, GradientNormClipping
 
@@ -39,6 +40,74 @@ def _place_module(module, device):
     module.to(device)
     module.double() if device == "cpu" else module.float()
     return module.eval()
+
+
+class _WeightedNet(NeuralNetClassifier):
+    """skorch net whose loss weighs every sequence: the batch mean of ``w * loss``.
+
+    Batches carry ``(y, w)`` as their target (see
+    :class:`~sklensemble._batching.WindowDataset`, which rescales ``w`` to
+    mean 1 over the rows of its split); the criterion returns per-sequence
+    losses (``reduction="none"``).
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y, w = y_true
+        losses = super().get_loss(y_pred, y, X=X, training=training)
+        return (losses * w.to(losses.device)).mean()
+
+
+def _current_steps(X):
+    """The last step of every sequence, ``(n_samples, n_features)``.
+
+    For windows (:class:`SequenceWindower`) these are the input rows, each
+    once; no window is gathered.
+    """
+    if hasattr(X, "padded"):  # PanelWindows: the rows behind the view
+        return X.padded[X.starts + X.sequence_length - 1]
+    return X[:, -1, :]
+
+
+def _fit_missing(rows):
+    """Fill value (median; 0 when never observed) and indicator features of ``rows``."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if not np.isnan(rows).any():
+        return np.median(rows, axis=0), np.array([], dtype=np.intp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN feature
+        fill = np.nanmedian(rows, axis=0)
+    return np.nan_to_num(fill, nan=0.0), np.flatnonzero(np.isnan(rows).any(axis=0))
+
+
+def _fill_missing(X, fill, indicate):
+    """``X`` with NaN replaced by ``fill`` and ``indicate``'s missing masks appended.
+
+    Returns ``X`` itself when there is nothing to do (no NaN, no indicators).
+    """
+    mask = np.isnan(X) if X.dtype.kind == "f" else np.zeros(X.shape, dtype=bool)
+    if not len(indicate) and not mask.any():
+        return X
+    filled = np.where(mask, fill.astype(X.dtype, copy=False), X)
+    if not len(indicate):
+        return filled
+    return np.concatenate([filled, mask[..., indicate].astype(X.dtype)], axis=-1)
+
+
+def _check_weighted_rows(w, split):
+    """Raise ValueError when the training rows or the validation tail weigh 0."""
+    if split is None:
+        parts = [("training rows", slice(None))]
+    else:
+        parts = [("training rows", split[0]), ("validation rows", split[1])]
+    for label, rows in parts:
+        if not w[rows].sum() > 0:
+            raise ValueError(
+                f"The sample weights (times class_weight) of all {label} are "
+                "zero, so there is no loss to "
+                + ("learn from" if label.startswith("training") else "early-stop on")
+                + "; give some of them a positive weight"
+                + (" or pass validation_fraction=None." if split else ".")
+            )
 
 
 class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
@@ -75,7 +144,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         """Raise ValueError for parameter combinations the module cannot build."""
 
     # -- fit -----------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on sequences (3D) or rows (2D, length-1 sequences).
 
         The last ``validation_fraction`` of the rows, in the order given,
@@ -87,9 +156,15 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features) or ndarray of shape \
                 (n_samples, sequence_length, n_features)
             Training sequences in time order, e.g. the output of
-            :class:`SequenceWindower`.
+            :class:`SequenceWindower`. May hold NaN (see "Missing values" in
+            the Notes), not infinity.
         y : array-like of shape (n_samples,)
             Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sequence in the loss (see "Sample
+            weights" in the Notes). Row ``i`` of :class:`SequenceWindower`'s
+            output is the window ending at input row ``i``, so the weights of
+            the rows are the weights of their windows.
 
         Returns
         -------
@@ -109,23 +184,54 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             )
         self.sequence_length_in_ = X.shape[1]
         self.class_weight_ = self._class_weight_vector(y_encoded)
+        w = self._loss_weights(y_encoded, sample_weight)
         self.device_ = resolve_device(self.device)
         split = tail_rows(
             len(y_encoded), self.validation_fraction, getattr(X, "dates", None)
         )
         split = None if split[1] is None else split
+        _check_weighted_rows(w, split)
+        train = slice(None) if split is None else split[0]
+        self.missing_fill_, self.missing_indicator_features_ = _fit_missing(
+            _current_steps(X[train])
+        )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
-        dataset = WindowDataset(X, y_encoded)
+        dataset = WindowDataset(X, y_encoded, w, prepare=self._fill_missing)
         with torch.random.fork_rng(devices=self._cuda_devices()):
             # A private seed: fitting neither depends on nor moves the
             # caller's global torch random state.
             torch.manual_seed(seed)
-            self.net_ = self._make_net(X.shape[2], seed, split)
+            self.net_ = self._make_net(self._n_inputs(), seed, split)
             self.net_.fit(dataset, y=None)
         self.module_ = _place_module(self.net_.module_, self.device_)
         self.n_epochs_ = len(self.net_.history)
         return self
+
+    def _loss_weights(self, y_encoded, sample_weight):
+        """Each sequence's loss weight: its sample weight times its class weight."""
+        if sample_weight is None:
+            return self.class_weight_[y_encoded]
+        sample_weight = _check_sample_weight(
+            sample_weight, y_encoded, dtype=np.float64, ensure_non_negative=True
+        )
+        weighted = np.unique(y_encoded[sample_weight > 0])
+        if len(weighted) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes "
+                "with a positive sample_weight, but only class "
+                f"{self.classes_[weighted[0]]!r} has any; give samples of "
+                "another class a positive weight."
+            )
+        return sample_weight * self.class_weight_[y_encoded]
+
+    def _fill_missing(self, X):
+        """Impute a batch with the training statistics, append indicators."""
+        return _fill_missing(X, self.missing_fill_, self.missing_indicator_features_)
+
+    def _n_inputs(self):
+        """Input width of the module: the features and the missing indicators."""
+        return self.n_features_in_ + len(self.missing_indicator_features_)
 
     def _class_weight_vector(self, y_encoded):
         n_classes = len(self.classes_)
@@ -165,11 +271,12 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         callbacks.extend(self.callbacks or [])
         if epochs_enabled():  # a terminal bar, never a parameter
             callbacks.append(("progress", EpochProgress(type(self).__name__)))
-        return NeuralNetClassifier(
+        return _WeightedNet(
             module,
             **{f"module__{key}": value for key, value in module_kwargs.items()},
+            # Per-sequence losses, weighted by the net (sample x class weight).
             criterion=torch.nn.CrossEntropyLoss,
-            criterion__weight=torch.as_tensor(self.class_weight_, dtype=torch.float32),
+            criterion__reduction="none",
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
@@ -216,7 +323,8 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         chunks = []
         with torch.inference_mode():
             for start in range(0, X.shape[0], _PREDICT_BATCH_ROWS):
-                batch = to_tensor(X[start : start + _PREDICT_BATCH_ROWS], np_dtype)
+                rows = np.asarray(X[start : start + _PREDICT_BATCH_ROWS])
+                batch = to_tensor(self._fill_missing(rows), np_dtype)
                 logits = self.module_(batch.to(self.device_))
                 chunks.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(chunks).astype(np.float64, copy=False)
@@ -261,7 +369,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             return
         self.device_ = loadable_device(self.device_)
         with torch.random.fork_rng(devices=[]):
-            self.net_ = self._make_net(self.n_features_in_, 0, None)
+            self.net_ = self._make_net(self._n_inputs(), 0, None)
             self.net_.initialize()
         self.net_.module_.load_state_dict(net_state["weights"])
         self.net_.history = net_state["history"]
@@ -271,6 +379,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = False
         tags.non_deterministic = False
+        tags.input_tags.allow_nan = True
         return tags
 
 
@@ -288,7 +397,8 @@ _COMMON_PARAMS_DOC = """
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the cross-entropy loss: ``{label: weight}``,
         ``"balanced"`` (inversely proportional to class frequencies) or
-        ``None`` (all ones).
+        ``None`` (all ones). They multiply the ``sample_weight`` of
+        :meth:`fit`, as in scikit-learn.
     validation_fraction : float or None, default=0.1
         Share of the LAST training rows (time order, never shuffled) held out
         to early-stop on the validation loss; the best epoch's weights are
@@ -320,6 +430,13 @@ _COMMON_ATTRIBUTES_DOC = """
         Class labels seen in :term:`fit`.
     class_weight_ : ndarray of shape (n_classes,)
         Loss weight of each class, in the order of ``classes_``.
+    missing_fill_ : ndarray of shape (n_features_in_,)
+        Value that replaces a missing (NaN) feature: its median over the
+        training rows (0 for a feature never observed there).
+    missing_indicator_features_ : ndarray of int
+        Features that were missing in some training row; each gets an extra
+        0/1 "was missing" input, so the network reads
+        ``n_features_in_ + len(missing_indicator_features_)`` inputs.
     n_features_in_ : int
         Number of features per time step seen in :term:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -346,6 +463,31 @@ _NOTES_DOC = """
     sequence classification problem, or 2D rows treated as sequences of
     length one. Windowed views (:class:`SequenceWindower`) are read one batch
     at a time and never copied whole.
+
+    **Sample weights.** Each sequence's cross-entropy is multiplied by
+    ``w = sample_weight * class_weight``; a batch's loss is the mean of
+    ``w * loss`` divided by the mean of ``w`` over all the rows of its
+    split (training rows or validation tail), so every epoch's training and
+    validation losses are the weighted means ``sum(w * loss) / sum(w)`` and
+    a batch of light rows moves the weights less than a batch of heavy ones.
+    A weight of 0 removes a sequence from the loss (it still passes
+    through the network, and batch composition is unchanged). The
+    validation tail is weighted too, so early stopping judges the loss
+    being optimised; all-zero weights on the training rows or on the tail
+    are an error. Integer weights are not exactly equivalent to repeated
+    rows: shuffled mini-batches see a repeated row in different batches.
+
+    **Missing values.** NaN is accepted in fit and predict and handled the
+    same way in both, causally (per time step, never from later rows): a
+    missing value is replaced by its feature's median over the training
+    rows (the current step of each training sequence, the validation tail
+    excluded; ``missing_fill_``), and for every feature that was missing
+    in training a 0/1 indicator input tells the network which values were
+    filled (``missing_indicator_features_``). A feature missing only at
+    predict time is filled without an indicator. Without NaN in training
+    the network and its inputs are unchanged. :class:`SequenceWindower`
+    pads with copies of the first row or with zeros, never NaN, so padding
+    is not mistaken for missing data. Infinity is an error.
 
     On the CPU predictions are computed in float64, so a row's probabilities
     do not depend on the other rows in its batch. A pickled model stores its

@@ -7,7 +7,8 @@ Three mechanisms live here so that each is written once:
   training data, so "validation" means the same rows everywhere and never
   lies in the past of the rows a model trains on.
 * :func:`check_sequences` -- 2D or 3D input validation that never
-  materialises a window view (finiteness is checked chunk by chunk).
+  materialises a window view (NaN passes, infinity is refused, chunk by
+  chunk).
 * :func:`resolve_device` -- ``"auto"`` means CUDA when present, else CPU.
 """
 
@@ -21,7 +22,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-# Rows checked per chunk when scanning a 3D array for NaN/inf: the temporary
+# Rows checked per chunk when scanning a 3D array for infinity: the temporary
 # boolean mask stays O(chunk x sequence_length x n_features).
 _FINITE_CHUNK_ROWS = 2048
 
@@ -146,16 +147,17 @@ def loadable_device(device):
     return str(device)
 
 
-def _check_finite_chunked(X):
-    """Raise ValueError on NaN or inf without allocating a mask of all of X."""
+def _check_no_infinity(X):
+    """Raise ValueError on inf without allocating a mask of all of X.
+
+    NaN passes: the sequence classifiers impute missing values themselves.
+    """
     for start in range(0, X.shape[0], _FINITE_CHUNK_ROWS):
-        chunk = X[start : start + _FINITE_CHUNK_ROWS]
-        if not np.isfinite(chunk).all():
-            kind = "NaN" if np.isnan(chunk).any() else "infinity"
+        if np.isinf(X[start : start + _FINITE_CHUNK_ROWS]).any():
             raise ValueError(
-                f"Input X contains {kind}. Impute or drop those values before "
-                "fitting (for example with sklearn.impute.SimpleImputer before "
-                "the SequenceWindower)."
+                "Input X contains infinity. Replace infinite values before "
+                "fitting or predicting, for example with NaN (the networks "
+                "impute missing values) or by clipping them to a finite range."
             )
 
 
@@ -183,7 +185,7 @@ def _check_3d(estimator, X, reset):
         )
     if X.dtype.kind == "f":
         # Panel windows: every value lives once in the padded rows.
-        _check_finite_chunked(getattr(X, "padded", X))
+        _check_no_infinity(getattr(X, "padded", X))
     return X
 
 
@@ -196,6 +198,8 @@ def check_sequences(estimator, X, y=None, *, reset, ensure_min_samples=1):
     of length one. 3D input ``(n_samples, sequence_length, n_features)`` is
     checked in place and never copied, so window views (and the
     :class:`~sklensemble._windowing.PanelWindows` of a panel) stay views.
+    NaN passes (missing values, which the classifiers impute); infinity
+    raises a ValueError.
 
     Returns
     -------
@@ -225,12 +229,16 @@ def check_sequences(estimator, X, y=None, *, reset, ensure_min_samples=1):
             f"sequence_length, n_features), got {ndim}D with shape "
             f"{getattr(X, 'shape', None)}."
         )
-    kwargs = dict(reset=reset, ensure_min_samples=ensure_min_samples)
+    kwargs = dict(
+        reset=reset, ensure_min_samples=ensure_min_samples, ensure_all_finite=False
+    )
     if y is None:
         # validate_data raises its "requires y" error here when fitting.
         X = validate_data(estimator, X, y=None if reset else "no_validation", **kwargs)
     else:
         X, y = validate_data(estimator, X, y, **kwargs)
+    if X.dtype.kind == "f":
+        _check_no_infinity(X)
     return X[:, np.newaxis, :], y
 
 
