@@ -38,12 +38,13 @@ def hand_loop(X, y, epochs, batch_size, device, amp):
     module = AttentionLSTM(X.shape[2], 3, **ARCH).to(device)
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, weight_decay=1e-2)
     criterion = torch.nn.CrossEntropyLoss()
-    batches = WindowBatches(WindowDataset(X, y), batch_size, shuffle=True, seed=0)
+    dataset = WindowDataset(X, y, np.ones(len(y)))
+    batches = WindowBatches(dataset, batch_size, shuffle=True, seed=0)
     times = []
     for _ in range(epochs):
         start = time.perf_counter()
         module.train()
-        for Xb, yb in batches:
+        for Xb, (yb, _) in batches:
             Xb, yb = Xb.to(device), yb.to(device)
             optimizer.zero_grad()
             with torch.autocast(device.split(":")[0], enabled=amp):

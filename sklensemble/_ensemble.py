@@ -183,7 +183,8 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
     columns are placed under its classes and the missing ones are 0.
 
     **Inputs.** ``X`` is validated once (numeric, 2D; NaN allowed when every
-    member allows it; sparse when every member accepts it) and members get
+    member allows it, a Pipeline member when all its steps do; sparse when
+    every member accepts it) and members get
     the validated array, not the DataFrame; the ensemble checks feature
     names itself.
 

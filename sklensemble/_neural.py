@@ -95,19 +95,20 @@ def _fill_missing(X, fill, indicate):
 
 def _check_weighted_rows(w, split):
     """Raise ValueError when the training rows or the validation tail weigh 0."""
-    if split is None:
-        parts = [("training rows", slice(None))]
-    else:
-        parts = [("training rows", split[0]), ("validation rows", split[1])]
-    for label, rows in parts:
-        if not w[rows].sum() > 0:
-            raise ValueError(
-                f"The sample weights (times class_weight) of all {label} are "
-                "zero, so there is no loss to "
-                + ("learn from" if label.startswith("training") else "early-stop on")
-                + "; give some of them a positive weight"
-                + (" or pass validation_fraction=None." if split else ".")
-            )
+    train, valid = (slice(None), None) if split is None else split
+    if not w[train].sum() > 0:
+        raise ValueError(
+            "The sample weights (times class_weight) of all training rows are "
+            "zero: there is no loss to learn from. Give some of them a "
+            "positive weight."
+        )
+    if valid is not None and not w[valid].sum() > 0:
+        raise ValueError(
+            "The sample weights (times class_weight) of all validation rows "
+            "(the last validation_fraction of the rows) are zero: early "
+            "stopping has no loss to measure. Give some of them a positive "
+            "weight or pass validation_fraction=None."
+        )
 
 
 class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):

@@ -195,6 +195,8 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     padding : {"edge", "zero"}, default="edge"
         How rows without enough history are filled: ``"edge"`` repeats the
         first row (of each instrument, for a panel), ``"zero"`` uses zeros.
+        Padding never adds NaN, so the classifiers do not mistake it for
+        missing data (a NaN in the first row is repeated as it is).
     instrument : str or None, default=None
         Panels only: the instrument column (long form) or index level. None
         recognises a two-level MultiIndex by a level named ``"instrument"``
@@ -340,7 +342,7 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # Windowing moves values around without reading them: NaN passes
-        # through and the downstream classifier reports it.
+        # through to the classifier, which imputes it (padding is never NaN).
         tags.input_tags.allow_nan = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.requires_fit = True

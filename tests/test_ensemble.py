@@ -394,8 +394,15 @@ class TestOutputs:
         X[::5, 1] = np.nan
         trees = SoftVotingEnsemble([("xgb", xgb()), ("lgbm", lgbm())]).fit(X, y)
         assert np.isfinite(trees.predict_proba(X)).all()
+        with_net = SoftVotingEnsemble([("xgb", xgb()), ("lstm", lstm())]).fit(X, y)
+        assert np.isfinite(with_net.predict_proba(X)).all()
         with pytest.raises(ValueError, match="NaN"):
             trees_and_logreg().fit(X, y)
+        # A Pipeline accepts NaN only when every step does (the scaler
+        # passes NaN on to the logistic regression).
+        scaled_logreg = make_pipeline(StandardScaler(), LogisticRegression())
+        with pytest.raises(ValueError, match="NaN"):
+            SoftVotingEnsemble([("xgb", xgb()), ("lr", scaled_logreg)]).fit(X, y)
 
     def test_documented_attributes_match_fitted(self, data):
         X, y = data

@@ -187,7 +187,7 @@ class TestErrors:
     @pytest.mark.parametrize(
         "make_X, y, error, match",
         [
-            (lambda: np.full((10, 2), np.nan), None, ValueError, "NaN"),
+            (lambda: np.full((10, 2), -np.inf), None, ValueError, "infinity"),
             (lambda: np.full((10, 3, 2), np.inf), None, ValueError, "infinity"),
             (lambda: np.zeros((1, 2)), [0], ValueError, "1 sample"),
             (lambda: np.zeros((10, 0)), None, ValueError, "0 feature"),

@@ -105,7 +105,7 @@ class TestSampleWeight:
         "w, match",
         [
             (np.r_[np.zeros(30), np.ones(30)], "at least 2 classes with a positive"),
-            (np.r_[np.ones(50), np.zeros(10)], "all validation rows are zero"),
+            (np.r_[np.ones(50), np.zeros(10)], "all validation rows .* are zero"),
             (-np.ones(60), "Negative values"),
             (np.ones(59), "sample_weight.shape"),
         ],

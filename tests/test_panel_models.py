@@ -164,14 +164,18 @@ class TestPanelTailSplit:
         assert sum(b.get("valid_batch_size", 0) for b in batches) == 9
         assert sum(b.get("train_batch_size", 0) for b in batches) == 81
 
-    def test_nan_in_a_panel_is_reported(self):
+    def test_nan_in_a_panel_is_imputed_and_inf_reported(self):
         panel = make_panel()
         panel.iloc[5, 1] = np.nan
         windows = SequenceWindower(4).fit_transform(panel)
-        with pytest.raises(ValueError, match="contains NaN"):
-            AttentionLSTMClassifier(max_epochs=1, device="cpu").fit(
-                windows, np.arange(len(panel)) % 2
-            )
+        clf = AttentionLSTMClassifier(
+            hidden_size=4, num_heads=1, max_epochs=1, device="cpu", random_state=0
+        ).fit(windows, np.arange(len(panel)) % 2)
+        assert clf.missing_indicator_features_.tolist() == [1]
+        assert np.isfinite(clf.predict_proba(windows)).all()
+        panel.iloc[5, 1] = np.inf
+        with pytest.raises(ValueError, match="contains infinity"):
+            clf.predict(SequenceWindower(4).fit_transform(panel))
 
 
 @pytest.mark.parametrize("cls", [XGBoostClassifier, LightGBMClassifier])

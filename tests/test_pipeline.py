@@ -4,7 +4,9 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.base import clone
+from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
@@ -221,6 +223,75 @@ class TestWorkflows:
         assert set(pipe.predict(X.to_numpy())) <= {-1, 0, 1}
 
 
+def scattered_nan(X, share, seed):
+    rng = np.random.RandomState(seed)
+    return X.mask(rng.rand(*X.shape) < share)
+
+
+class TestMissingValues:
+    def test_fits_and_predicts_with_nan_scattered_in_x(self, market_rows):
+        X, y = market_rows
+        X_train, X_test = scattered_nan(X[:200], 0.05, 0), scattered_nan(X[200:], 0.1, 1)
+        pipe = tiny_pipeline().fit(X_train, y[:200])
+        proba = pipe.predict_proba(X_test)
+        assert proba.shape == (40, 3) and np.isfinite(proba).all()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        lstm = pipe.named_steps["ensemble"].named_estimators_["lstm"][-1]
+        assert lstm.missing_indicator_features_.tolist() == [0, 1, 2, 3]
+        last = predict_proba_last(pipe, X_test.iloc[-10:])
+        np.testing.assert_allclose(last, proba[-1], atol=1e-10)
+
+
+def _spy_on_members(monkeypatch):
+    """Record the sample_weight each member class's fit receives."""
+    seen = {}
+    for cls in (
+        XGBoostClassifier,
+        LightGBMClassifier,
+        AttentionLSTMClassifier,
+        TransformerClassifier,
+    ):
+
+        def fit(self, X, y, sample_weight=None, _fit=cls.fit):
+            seen[type(self).__name__] = sample_weight
+            return _fit(self, X, y, sample_weight=sample_weight)
+
+        monkeypatch.setattr(cls, "fit", fit)
+    return seen
+
+
+class TestSampleWeight:
+    def test_ensemble_sample_weight_reaches_every_member(
+        self, market_rows, monkeypatch
+    ):
+        X, y = market_rows
+        w = np.random.RandomState(0).rand(len(y))
+        seen = _spy_on_members(monkeypatch)
+        tiny_pipeline().fit(X, y, ensemble__sample_weight=w)
+        assert len(seen) == 4
+        for received in seen.values():
+            np.testing.assert_array_equal(received, w)
+
+    def test_metadata_routing_end_to_end(self, market_rows, monkeypatch):
+        X, y = market_rows
+        w = np.random.RandomState(0).rand(len(y))
+        seen = _spy_on_members(monkeypatch)
+        with sklearn.config_context(enable_metadata_routing=True):
+            pipe = tiny_pipeline()
+            ensemble = pipe.named_steps["ensemble"]
+            ensemble.set_fit_request(sample_weight=True)
+            with pytest.raises(UnsetMetadataPassedError, match="XGBoostClassifier"):
+                pipe.fit(X, y, sample_weight=w)
+            for name, member in ensemble.estimators:
+                final = member[-1] if isinstance(member, Pipeline) else member
+                final.set_fit_request(sample_weight=name != "lightgbm")
+            pipe.fit(X, y, sample_weight=w)
+        assert seen.pop("LightGBMClassifier") is None  # it declined
+        assert len(seen) == 3
+        for received in seen.values():
+            np.testing.assert_array_equal(received, w)
+
+
 class TestErrors:
     def test_member_failure_names_the_member(self, market_rows):
         X, y = market_rows
@@ -229,11 +300,11 @@ class TestErrors:
             pipe.fit(X, y)
         assert "num_heads=3 must divide" in str(info.value) + str(info.value.__cause__)
 
-    def test_nan_rows_get_a_clear_error(self, market_rows):
+    def test_infinity_gets_a_clear_error(self, market_rows):
         X, y = market_rows
         X = X.copy()
-        X.iloc[3, 0] = np.nan
-        with pytest.raises(ValueError, match="NaN"):
+        X.iloc[3, 0] = np.inf
+        with pytest.raises(ValueError, match="contains infinity"):
             tiny_pipeline().fit(X, y)
 
     def test_feature_mismatch_at_predict(self, fitted, market_rows):
