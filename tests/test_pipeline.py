@@ -231,7 +231,10 @@ def scattered_nan(X, share, seed):
 class TestMissingValues:
     def test_fits_and_predicts_with_nan_scattered_in_x(self, market_rows):
         X, y = market_rows
-        X_train, X_test = scattered_nan(X[:200], 0.05, 0), scattered_nan(X[200:], 0.1, 1)
+        X_train, X_test = (
+            scattered_nan(X[:200], 0.05, 0),
+            scattered_nan(X[200:], 0.1, 1),
+        )
         pipe = tiny_pipeline().fit(X_train, y[:200])
         proba = pipe.predict_proba(X_test)
         assert proba.shape == (40, 3) and np.isfinite(proba).all()
