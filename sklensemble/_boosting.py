@@ -7,7 +7,7 @@ What they add to the library classifiers:
 
 * early stopping on the *last* ``validation_fraction`` of the training rows
   (the shared :func:`~sklensemble._validation.tail_rows`; the last dates
-  of a panel), with no
+  of a panel), purged of the ``validation_gap`` rows before it, with no
   ``eval_set`` to pass, so "validation" means the same rows as for the
   network members and the ensemble's learned weights;
 * labels of any type (strings, -1/0/1, ...) encoded to ``0..K-1``;
@@ -35,12 +35,14 @@ from sklearn.utils.validation import (
 )
 
 from ._panel import panel_keys, take_rows
-from ._validation import tail_rows
+from ._validation import check_time_order, tail_rows
 
 _COMMON_DOC = """
     Early stopping holds out the **last** ``validation_fraction`` of the rows
     in the order given (time order; no shuffling) and keeps the number of
     trees with the best validation log-loss. No ``eval_set`` is needed.
+    The ``validation_gap`` rows before that tail are purged (they neither
+    train nor validate), so that no training label looks into the tail.
     If the leading training rows lack a class that only the held-out tail
     contains, the libraries cannot train on them with the full label set:
     early stopping is then switched off with a warning and all rows train
@@ -76,6 +78,7 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         "reg_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+        "validation_gap": [Interval(numbers.Integral, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "booster_params": [dict, None],
         "random_state": ["random_state"],
@@ -126,6 +129,8 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         self._validate_params()
         self._check_booster_params()
         keys = panel_keys(X)
+        if keys is None:
+            check_time_order(X)
         X, y = validate_data(
             self,
             X,
@@ -212,13 +217,15 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
     def _tail_rows(self, y_enc, keys):
         """(train, valid) rows; all rows and no validation if a class is missing."""
         dates = None if keys is None else keys.date
-        train, valid = tail_rows(len(y_enc), self.validation_fraction, dates)
+        train, valid = tail_rows(
+            len(y_enc), self.validation_fraction, dates, self.validation_gap
+        )
         missing = np.setdiff1d(np.arange(len(self.classes_)), y_enc[train])
         n_train = len(y_enc[train])
         if valid is not None and missing.size:
             warnings.warn(
                 f"{type(self).__name__}: the first {n_train} rows (before the "
-                f"validation tail) lack the classes "
+                f"validation tail and its gap) lack the classes "
                 f"{self.classes_[missing].tolist()}, which appear only in the "
                 f"last rows; early stopping is disabled and all {len(y_enc)} "
                 f"rows train {self.n_estimators} trees. Lower "
@@ -353,6 +360,13 @@ _PARAMS_DOC = """
     validation_fraction : float or None, default=0.1
         Share of the **last** rows held out for early stopping. ``None``
         trains on every row for ``n_estimators`` rounds.
+    validation_gap : int, default=0
+        Rows (dates, on a panel) right before the held-out tail that neither
+        train nor validate: set it to the label horizon, so that no training
+        label looks into the tail (the ``purge`` of
+        :class:`~sklensemble.PurgedWalkForwardSplit`).
+        :func:`~sklensemble.make_ensemble_pipeline` sets it from its
+        ``horizon``. Ignored when ``validation_fraction=None``.
     class_weight : dict, "balanced" or None, default=None
         Weights per class (keys are the original labels) applied as sample
         weights; ``"balanced"`` uses ``n_samples / (n_classes * counts)``.
@@ -453,6 +467,7 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         reg_alpha=0.0,
         early_stopping_rounds=20,
         validation_fraction=0.1,
+        validation_gap=0,
         class_weight=None,
         booster_params=None,
         random_state=None,
@@ -470,6 +485,7 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         self.reg_alpha = reg_alpha
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
+        self.validation_gap = validation_gap
         self.class_weight = class_weight
         self.booster_params = booster_params
         self.random_state = random_state
@@ -622,6 +638,7 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         reg_alpha=0.0,
         early_stopping_rounds=20,
         validation_fraction=0.1,
+        validation_gap=0,
         class_weight=None,
         booster_params=None,
         random_state=None,
@@ -640,6 +657,7 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         self.reg_alpha = reg_alpha
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
+        self.validation_gap = validation_gap
         self.class_weight = class_weight
         self.booster_params = booster_params
         self.random_state = random_state

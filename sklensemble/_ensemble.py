@@ -48,7 +48,12 @@ from sklearn.utils.validation import (
 )
 
 from ._panel import panel_keys, take_rows
-from ._validation import tail_rows, tail_split
+from ._validation import (
+    check_missing_values,
+    check_time_order,
+    tail_rows,
+    tail_split,
+)
 
 # Shuffles per feature for permutation importance (cost: this many
 # predictions of the validation tail per feature and per member).
@@ -94,14 +99,23 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         - ``"auto"``: weights that minimise the log-loss of the weighted
           probabilities on the last ``validation_fraction`` of the rows,
           constrained to the simplex (SLSQP). Members are first fitted on
-          the leading rows, the weights are learned on the tail, then the
-          final members are refitted on **all** rows: fitting costs about
-          twice as much.
+          the leading rows (up to the ``validation_gap`` rows before the
+          tail), the weights are learned on the tail, then the final members
+          are refitted on **all** rows: fitting costs about twice as much.
 
     validation_fraction : float, default=0.2
         Share of the **last** rows (time order) that validates: the rows on
         which ``weights="auto"`` learns the weights and on which permutation
         importances are measured.
+
+    validation_gap : int, default=0
+        Rows (dates, on a panel) right before that tail on which the members
+        of ``weights="auto"`` do not train: set it to the label horizon, so
+        that no training label looks into the tail (the ``purge`` of
+        :class:`~sklensemble.PurgedWalkForwardSplit`). It is the ensemble's
+        own: every member keeps its own ``validation_gap`` for its early
+        stopping (:func:`~sklensemble.make_ensemble_pipeline` sets them all
+        from its ``horizon``).
 
     importance : {"auto", "fit"} or None, default="auto"
         How :meth:`get_feature_importance` gets each member's importances.
@@ -230,6 +244,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         "estimators": [list],
         "weights": ["array-like", dict, StrOptions({"auto"}), None],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "validation_gap": [Interval(numbers.Integral, 0, None, closed="left")],
         "importance": [StrOptions({"auto", "fit"}), None],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
@@ -242,6 +257,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         *,
         weights=None,
         validation_fraction=0.2,
+        validation_gap=0,
         importance="auto",
         n_jobs=None,
         random_state=None,
@@ -250,6 +266,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         super().__init__(estimators=estimators)
         self.weights = weights
         self.validation_fraction = validation_fraction
+        self.validation_gap = validation_gap
         self.importance = importance
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -342,6 +359,8 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         fit and reused at predict, where single-row latency matters.
         """
         keys = panel_keys(X)
+        if keys is None:
+            check_time_order(X)
         if reset:
             tags = self.__sklearn_tags__().input_tags
             self._input_spec = dict(
@@ -349,11 +368,13 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
                 dtype=(np.float64, np.float32),
                 ensure_all_finite="allow-nan" if tags.allow_nan else True,
             )
-            Xv, y = validate_data(self, X, y, reset=True, **self._input_spec)
+            with _rows_named_on_nan(X, keys):
+                Xv, y = validate_data(self, X, y, reset=True, **self._input_spec)
             return _keep_panel(Xv, X, keys), y, keys
         # validate_data(reset=False) without its own walk over the tags.
         _check_feature_names(self, X, reset=False)
-        Xv = check_array(X, input_name="X", estimator=self, **self._input_spec)
+        with _rows_named_on_nan(X, keys):
+            Xv = check_array(X, input_name="X", estimator=self, **self._input_spec)
         _check_n_features(self, Xv, reset=False)
         return _keep_panel(Xv, X, keys)
 
@@ -493,7 +514,9 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         """Fit members on the head rows, learn simplex weights on the tail."""
         if len(members) == 1:
             return np.ones(1)
-        train, valid = tail_rows(X.shape[0], self.validation_fraction, dates)
+        train, valid = tail_rows(
+            X.shape[0], self.validation_fraction, dates, self.validation_gap
+        )
         head_classes = np.unique(y[train])
         if head_classes.size < 2:
             raise ValueError(
@@ -1166,6 +1189,25 @@ def _rows(array, rows):
 def _nonzero_weights(weights):
     """The weights, or None when absent or all zero."""
     return weights if weights is not None and weights.sum() > 0 else None
+
+
+@contextmanager
+def _rows_named_on_nan(X, keys):
+    """Turn a failed input check caused by NaN into an error naming the rows.
+
+    A member that rejects NaN (a network) makes the whole ensemble reject
+    it; the rows are only looked for once the check has failed.
+    """
+    try:
+        yield
+    except ValueError:
+        try:
+            check_missing_values(X, keys)
+        except ValueError as named:
+            raise named from None
+        except Exception:  # X is not a table of numbers: keep the first error
+            pass
+        raise
 
 
 def _keep_panel(X_checked, X, keys):

@@ -133,6 +133,7 @@ def resolve_preset(preset, device, say):
 
 
 def build_pipeline(args, say):
+    """The ensemble pipeline; ``--horizon`` purges every validation tail."""
     from . import make_ensemble_pipeline
 
     preset = resolve_preset(args.preset, args.device, say)
@@ -144,6 +145,7 @@ def build_pipeline(args, say):
         sequence_length=length,
         device=args.device,
         random_state=args.seed,
+        horizon=args.horizon,
     )
     return pipe, preset, length
 
@@ -462,10 +464,12 @@ def predict(args, say):
         # OHLCV input for a model fitted on MarketFeatures: build them.
         table = MarketFeatures().fit_transform(table)
     X = _numeric(table[list(expected)] if expected is not None else table, args.data)
-    # Feature warm-up rows (NaN) get no prediction; every row stays in the output.
     complete = X.notna().all(axis=1).to_numpy()
     if not complete.any():
         raise JobError(f"{args.data}: no row has every feature; pass more history")
+    # Feature warm-up rows (NaN) get no prediction; every row stays in the
+    # output. A gap further on is refused: windows would step over it.
+    _check_missing(X, args.data)
     frame = pd.DataFrame(
         np.nan, index=X.index, columns=[f"proba_{c}" for c in pipe.classes_]
     )
@@ -485,6 +489,17 @@ def predict(args, say):
         say(f"{len(frame)} predictions written to {args.out}")
     else:
         frame.to_csv(sys.stdout)
+
+
+def _check_missing(X, path):
+    """JobError naming the rows with a missing value after the warm-up rows."""
+    from ._panel import panel_keys
+    from ._validation import check_missing_values
+
+    try:
+        check_missing_values(X, panel_keys(X), allow_leading=True, name="the input")
+    except ValueError as exc:
+        raise JobError(f"{path}: {exc}") from None
 
 
 def tune(args, say):

@@ -24,7 +24,13 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
 from ._modules import AttentionLSTM, TransformerEncoderNet
 from ._progress import EpochProgress, epochs_enabled
-from ._validation import check_sequences, loadable_device, resolve_device, tail_rows
+from ._validation import (
+    check_sequences,
+    check_time_order,
+    loadable_device,
+    resolve_device,
+    tail_rows,
+)
 
 # Rows per forward pass at predict time (bounds the float64 batch in memory).
 _PREDICT_BATCH_ROWS = 1024
@@ -129,6 +135,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             Interval(numbers.Real, 0, 1, closed="neither"),
             None,
         ],
+        "validation_gap": [Interval(numbers.Integral, 0, None, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -149,8 +156,9 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         """Train the network on sequences (3D) or rows (2D, length-1 sequences).
 
         The last ``validation_fraction`` of the rows, in the order given,
-        validate for early stopping; the weights of the best validation epoch
-        are restored at the end.
+        validate for early stopping, and the ``validation_gap`` rows before
+        them neither train nor validate; the weights of the best validation
+        epoch are restored at the end.
 
         Parameters
         ----------
@@ -174,6 +182,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         self._check_architecture()
+        check_time_order(X)
         X, y = check_sequences(self, X, y, reset=True, ensure_min_samples=2)
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
@@ -188,7 +197,10 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         w = self._loss_weights(y_encoded, sample_weight)
         self.device_ = resolve_device(self.device)
         split = tail_rows(
-            len(y_encoded), self.validation_fraction, getattr(X, "dates", None)
+            len(y_encoded),
+            self.validation_fraction,
+            getattr(X, "dates", None),
+            self.validation_gap,
         )
         split = None if split[1] is None else split
         _check_weighted_rows(w, split)
@@ -406,6 +418,13 @@ _COMMON_PARAMS_DOC = """
         restored. ``None`` trains on every row for ``max_epochs``. On a
         panel's windows (:class:`SequenceWindower` on a panel) the last
         dates are held out instead, every instrument of a date on one side.
+    validation_gap : int, default=0
+        Rows (dates, on a panel) right before the held-out tail that neither
+        train nor validate: set it to the label horizon, so that no training
+        label looks into the tail (the ``purge`` of
+        :class:`~sklensemble.PurgedWalkForwardSplit`).
+        :func:`~sklensemble.make_ensemble_pipeline` sets it from its
+        ``horizon``. Ignored when ``validation_fraction=None``.
     patience : int, default=5
         Epochs without a validation-loss improvement before stopping.
     device : str, default="auto"
@@ -567,6 +586,7 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         clip_grad_norm=1.0,
         class_weight=None,
         validation_fraction=0.1,
+        validation_gap=0,
         patience=5,
         device="auto",
         random_state=None,
@@ -584,6 +604,7 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         self.clip_grad_norm = clip_grad_norm
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
+        self.validation_gap = validation_gap
         self.patience = patience
         self.device = device
         self.random_state = random_state
@@ -688,6 +709,7 @@ class TransformerClassifier(_SequenceClassifierBase):
         clip_grad_norm=1.0,
         class_weight=None,
         validation_fraction=0.1,
+        validation_gap=0,
         patience=5,
         device="auto",
         random_state=None,
@@ -707,6 +729,7 @@ class TransformerClassifier(_SequenceClassifierBase):
         self.clip_grad_norm = clip_grad_norm
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
+        self.validation_gap = validation_gap
         self.patience = patience
         self.device = device
         self.random_state = random_state

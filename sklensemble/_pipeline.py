@@ -6,6 +6,7 @@ from sklearn.preprocessing import RobustScaler
 from ._boosting import LightGBMClassifier, XGBoostClassifier
 from ._ensemble import SoftVotingEnsemble
 from ._neural import AttentionLSTMClassifier, TransformerClassifier
+from ._validation import check_int
 from ._windowing import SequenceWindower
 
 # Network sizes and training budgets per preset. "default" is the design's
@@ -42,13 +43,14 @@ def make_ensemble_pipeline(
     n_jobs=None,
     random_state=None,
     instrument_feature=False,
+    horizon=1,
 ):
     """Build ``Pipeline(RobustScaler, SoftVotingEnsemble)`` of the four members.
 
     The members are XGBoost and LightGBM on the scaled rows, and the
     attention-LSTM and the Transformer on look-back windows of the scaled
     rows. Every member early-stops on the same time-ordered tail of its
-    training rows.
+    training rows, purged of the ``horizon`` rows before it.
 
     Parameters
     ----------
@@ -72,6 +74,14 @@ def make_ensemble_pipeline(
     instrument_feature : bool, default=False
         Panels only: the two boosters also read each row's instrument as a
         categorical feature. The networks never see it.
+    horizon : int, default=1
+        Bars the labels look ahead (the ``horizon`` of
+        :func:`~sklensemble.labels.return_labels` or
+        :func:`~sklensemble.labels.triple_barrier_labels`). It becomes the
+        ``validation_gap`` of every member and of the ensemble: the
+        ``horizon`` rows (dates, on a panel) before each validation tail
+        neither train nor validate, so that no training label looks into
+        the tail. ``0`` purges nothing (labels that do not look ahead).
 
     Notes
     -----
@@ -102,16 +112,27 @@ def make_ensemble_pipeline(
     ['xgboost', 'lightgbm', 'lstm', 'transformer']
     >>> pipe.get_params()["ensemble__lstm__window__sequence_length"]
     20
+    >>> pipe = make_ensemble_pipeline(preset="fast", horizon=5)
+    >>> sorted({v for k, v in pipe.get_params().items()
+    ...         if k.endswith("validation_gap")})
+    [5]
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}.")
     sizes = PRESETS[preset]
+    gap = check_int(horizon, "horizon", 0)
     trees = dict(
         **sizes["trees"],
+        validation_gap=gap,
         random_state=random_state,
         instrument_feature=instrument_feature,
     )
-    nets = dict(**sizes["training"], device=device, random_state=random_state)
+    nets = dict(
+        **sizes["training"],
+        validation_gap=gap,
+        device=device,
+        random_state=random_state,
+    )
     members = [
         ("xgboost", XGBoostClassifier(**trees)),
         ("lightgbm", LightGBMClassifier(**trees)),
@@ -129,7 +150,11 @@ def make_ensemble_pipeline(
         ),
     ]
     ensemble = SoftVotingEnsemble(
-        members, weights=weights, n_jobs=n_jobs, random_state=random_state
+        members,
+        weights=weights,
+        validation_gap=gap,
+        n_jobs=n_jobs,
+        random_state=random_state,
     )
     scaler = RobustScaler().set_output(transform="pandas")
     return Pipeline([("scaler", scaler), ("ensemble", ensemble)])

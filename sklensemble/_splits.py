@@ -1,8 +1,10 @@
 """Walk-forward cross-validation with purging for forward-looking labels."""
 
+import numbers
 import warnings
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import indexable
 from sklearn.utils.validation import _num_samples
@@ -258,3 +260,44 @@ class PurgedWalkForwardSplit(BaseCrossValidator):
                 "smaller."
             )
         return n_splits, test_size, gap, max_train
+
+
+def purge_validation_tails(est, cv):
+    """``est``, or a clone whose validation tails are purged as ``cv``'s folds are.
+
+    A :class:`PurgedWalkForwardSplit` knows the label horizon: its ``purge``.
+    The validation tails inside each fold's fit (early stopping,
+    ``weights="auto"``) need the same purge, so every ``validation_gap``
+    parameter of ``est`` (nested ones included) below ``purge`` is raised to
+    it. Larger gaps are kept; for any other splitter ``est`` is returned
+    unchanged.
+
+    Parameters
+    ----------
+    est : estimator
+    cv : splitter
+
+    Returns
+    -------
+    est : estimator
+        ``est`` itself when nothing is raised, else an unfitted clone.
+
+    Examples
+    --------
+    >>> from sklensemble import PurgedWalkForwardSplit, XGBoostClassifier
+    >>> from sklensemble._splits import purge_validation_tails
+    >>> cv = PurgedWalkForwardSplit(n_splits=3, purge=5)
+    >>> purge_validation_tails(XGBoostClassifier(), cv).validation_gap
+    5
+    """
+    if not isinstance(cv, PurgedWalkForwardSplit):
+        return est
+    purge = check_int(cv.purge, "purge", 0)
+    updates = {
+        key: purge
+        for key, value in est.get_params(deep=True).items()
+        if key.rpartition("__")[2] == "validation_gap"
+        and isinstance(value, numbers.Integral)
+        and value < purge
+    }
+    return clone(est).set_params(**updates) if updates else est

@@ -1,11 +1,15 @@
 """Checks shared by every sklensemble estimator.
 
-Three mechanisms live here so that each is written once:
+Four mechanisms live here so that each is written once:
 
-* :func:`tail_split` -- the time-ordered validation split. Networks, boosters
-  and the ensemble's learned weights all hold out the *last* rows of their
-  training data, so "validation" means the same rows everywhere and never
-  lies in the past of the rows a model trains on.
+* :func:`tail_rows` -- the time-ordered validation split and its purge gap.
+  Networks, boosters and the ensemble's learned weights all hold out the
+  *last* rows of their training data and drop the ``validation_gap`` rows
+  before them, so "validation" means the same rows everywhere, never lies in
+  the past of the rows a model trains on, and no training label reaches it.
+* :func:`check_time_order` and :func:`check_missing_values` -- rows taken in
+  the order given must be in time order, and a missing value in the middle
+  of a series is never silently stepped over.
 * :func:`check_sequences` -- 2D or 3D input validation that never
   materialises a window view (NaN passes, infinity is refused, chunk by
   chunk).
@@ -16,6 +20,8 @@ import numbers
 import warnings
 
 import numpy as np
+import pandas as pd
+from scipy.sparse import issparse
 from sklearn.utils.validation import (
     check_consistent_length,
     column_or_1d,
@@ -242,26 +248,46 @@ def check_sequences(estimator, X, y=None, *, reset, ensure_min_samples=1):
     return X[:, np.newaxis, :], y
 
 
-def tail_rows(n_samples, validation_fraction, dates=None):
-    """Training and validation rows: the time-ordered tail, by row or by date.
+def tail_rows(n_samples, validation_fraction, dates=None, gap=0):
+    """Training and validation rows: the time-ordered tail and its purge gap.
 
-    Without ``dates`` this is :func:`tail_split` as two slices. With
-    ``dates`` (a panel's per-row date ranks) the last ``validation_fraction``
-    of the *dates* validate, whatever the row order, so that every
+    The tail is the last ``validation_fraction`` of the rows (see
+    :func:`tail_split`). The ``gap`` rows right before it are purged: they
+    neither train nor validate. A label over ``h`` bars at row ``i`` uses
+    prices up to ``i + h``; with the tail starting at row ``s``, the labels
+    of rows ``s - h .. s - 1`` reach into the tail, so ``gap=h`` ends the
+    training rows at ``s - h - 1``, whose label is known by ``s - 1``. This
+    is the ``purge`` of :class:`~sklensemble.PurgedWalkForwardSplit`.
+
+    With ``dates`` (a panel's per-row date ranks) the last
+    ``validation_fraction`` of the *dates* validate and the ``gap`` dates
+    before them are purged, whatever the row order, so that every
     instrument's rows of a date fall on the same side.
 
     Parameters
     ----------
     n_samples : int
     validation_fraction : float or None
+        ``None`` holds out nothing (and purges nothing).
     dates : ndarray of int of shape (n_samples,) or None, default=None
         Date rank of each row (see :class:`~sklensemble._panel.PanelKeys`).
+    gap : int, default=0
+        Rows (dates, with ``dates``) purged between training and validation:
+        the label horizon. The ``validation_gap`` parameter of the
+        estimators.
 
     Returns
     -------
     train, valid : slice or ndarray of int
-        Slices when the validation rows are the last rows (always without
-        ``dates``); ``valid`` is None when nothing is held out.
+        Slices when the training rows come first and the validation rows
+        last (always without ``dates``); ``valid`` is None when nothing is
+        held out.
+
+    Raises
+    ------
+    ValueError
+        If ``gap`` is not an integer >= 0, or the fraction and the gap leave
+        no row (date) to train or validate on.
 
     Examples
     --------
@@ -269,16 +295,22 @@ def tail_rows(n_samples, validation_fraction, dates=None):
     >>> from sklensemble._validation import tail_rows
     >>> tail_rows(10, 0.2)
     (slice(None, 8, None), slice(8, None, None))
+    >>> tail_rows(10, 0.2, gap=3)  # rows 5, 6, 7 are purged
+    (slice(None, 5, None), slice(8, None, None))
     >>> tail_rows(6, 0.3, dates=np.array([0, 1, 2, 0, 1, 2]))
     (array([0, 1, 3, 4]), array([2, 5]))
     >>> tail_rows(6, 0.3, dates=np.array([0, 0, 1, 1, 2, 2]))  # sorted by date
     (slice(None, 4, None), slice(4, None, None))
+    >>> tail_rows(6, 0.3, dates=np.array([0, 0, 1, 1, 2, 2]), gap=1)
+    (slice(None, 2, None), slice(4, None, None))
     """
+    gap = check_int(gap, "validation_gap", 0)
     if dates is None:
         n_train = tail_split(n_samples, validation_fraction)
         if n_train == n_samples:
             return slice(None), None
-        return slice(None, n_train), slice(n_train, None)
+        _check_gap(n_train, gap, validation_fraction, n_samples, "rows")
+        return slice(None, n_train - gap), slice(n_train, None)
     n_dates = int(dates.max()) + 1 if len(dates) else 0
     n_train_dates = tail_split(n_dates, validation_fraction) if n_dates > 1 else 1
     if n_train_dates == n_dates:
@@ -289,9 +321,158 @@ def tail_rows(n_samples, validation_fraction, dates=None):
                 "validation_fraction=None."
             )
         return slice(None), None
+    _check_gap(n_train_dates, gap, validation_fraction, n_dates, "dates")
+    is_train = dates < n_train_dates - gap
     is_valid = dates >= n_train_dates
-    n_valid = int(is_valid.sum())
-    if is_valid[len(dates) - n_valid :].all():
+    n_train, n_valid = int(is_train.sum()), int(is_valid.sum())
+    if is_train[:n_train].all() and is_valid[len(dates) - n_valid :].all():
         # Rows sorted by date (the usual panel layout): slices, not copies.
-        return slice(None, len(dates) - n_valid), slice(len(dates) - n_valid, None)
-    return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+        return slice(None, n_train), slice(len(dates) - n_valid, None)
+    return np.flatnonzero(is_train), np.flatnonzero(is_valid)
+
+
+def _check_gap(n_before_tail, gap, validation_fraction, n_total, unit):
+    """Raise when the purge gap leaves no training row (date) before the tail."""
+    if n_before_tail - gap < 1:
+        raise ValueError(
+            f"validation_fraction={validation_fraction} and validation_gap={gap} "
+            f"leave no {unit} to train on with {n_total} {unit} (the last "
+            f"{n_total - n_before_tail} validate, the {gap} before them are "
+            f"purged); pass more {unit}, a smaller validation_gap or "
+            "validation_fraction=None."
+        )
+
+
+def check_time_order(X):
+    """Raise a ValueError unless X's DatetimeIndex, if any, strictly increases.
+
+    Windows and validation tails take a single series' rows in the order
+    given, so shuffled or repeated dates would build windows and tails from
+    the wrong rows. Only a plain :class:`pandas.DatetimeIndex` is checked:
+    arrays carry no dates, and a panel's MultiIndex may come in any row
+    order (its rows are ordered by their dates, per instrument).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklensemble._validation import check_time_order
+    >>> dates = pd.to_datetime(["2024-01-03", "2024-01-02"])
+    >>> check_time_order(pd.DataFrame({"x": [1.0, 2.0]}, index=dates))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: The rows of X are not in time order: row 1 (2024-01-02 ...
+    """
+    index = getattr(X, "index", None)
+    if not isinstance(index, pd.DatetimeIndex) or (
+        index.is_monotonic_increasing and index.is_unique
+    ):
+        return
+    bad = int(np.flatnonzero(np.diff(index.asi8) <= 0)[0]) + 1
+    if index[bad] == index[bad - 1]:
+        raise ValueError(
+            f"The rows of X repeat the date {index[bad]} (rows {bad - 1} and "
+            f"{bad}); a single series needs one row per date. If the rows hold "
+            "several instruments, make a panel with "
+            "sklensemble.to_panel(X, '<instrument column>'); otherwise drop or "
+            "aggregate the repeated rows."
+        )
+    raise ValueError(
+        f"The rows of X are not in time order: row {bad} ({index[bad]}) comes "
+        f"after row {bad - 1} ({index[bad - 1]}). Windows and validation tails "
+        "take the rows in the order given; sort them by date first, e.g. "
+        "X = X.sort_index() (and y = y.loc[X.index])."
+    )
+
+
+# Rows named in a missing-value error before "and N more".
+_ROWS_NAMED = 3
+
+
+def check_missing_values(X, keys=None, *, allow_leading=False, name="X"):
+    """Raise a ValueError naming the rows of X that hold a missing value (NaN).
+
+    *Leading* rows, before the first complete row (of each instrument, on a
+    panel), are feature warm-up: features over a look-back are not yet
+    defined there, and dropping them is safe. A missing value in the
+    *middle* of a series is different: dropping its row would join the bars
+    on either side into one window, so it must be filled. Nothing happens
+    when X has no missing value (or is sparse).
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Rows in time order, or a panel.
+    keys : PanelKeys or None, default=None
+        The panel keys of X (see :func:`~sklensemble._panel.panel_keys`).
+    allow_leading : bool, default=False
+        Only raise for missing values in the middle; the caller drops the
+        leading rows.
+    name : str, default="X"
+        What the message calls X.
+
+    Returns
+    -------
+    leading : ndarray of bool of shape (n_samples,) or None
+        The leading incomplete rows (None when X is sparse).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklensemble._validation import check_missing_values
+    >>> X = np.array([[np.nan], [1.0], [np.nan], [2.0]])
+    >>> check_missing_values(X, allow_leading=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X contains NaN in the middle of the series, in 1 row: row 2. ...
+    """
+    if issparse(X):
+        return None
+    missing = pd.isna(np.asarray(X)).reshape(len(X), -1).any(axis=1)
+    leading = _leading_rows(~missing, keys)
+    inside = missing & ~leading
+    if inside.any():
+        raise ValueError(
+            f"{name} contains NaN in the middle of the series, in "
+            f"{_name_rows(X, keys, inside)}. Fill those values (e.g. "
+            "forward-fill them) or cut the series there; dropping the rows "
+            "would join the bars on either side into one window."
+        )
+    if leading.any() and not allow_leading:
+        raise ValueError(
+            f"{name} contains NaN in {_name_rows(X, keys, leading)}, before the "
+            "first complete row (feature warm-up); drop them, e.g. with "
+            "sklensemble.labels.drop_unlabeled(X, y, drop_nan_features=True)."
+        )
+    return leading
+
+
+def _leading_rows(complete, keys):
+    """Rows before the first complete row (of their instrument, in date order)."""
+    if keys is None:
+        return np.cumsum(complete) == 0
+    order, starts = keys.segments()
+    seen = np.concatenate([[0], np.cumsum(complete[order])])
+    # Complete rows up to each row within its instrument.
+    within = seen[1:] - np.repeat(seen[starts[:-1]], np.diff(starts))
+    leading = np.empty(len(complete), dtype=bool)
+    leading[order] = within == 0
+    return leading
+
+
+def _name_rows(X, keys, rows):
+    """``"2 rows: row 4, row 5"``: dates (with instruments) or positions."""
+    positions = np.flatnonzero(rows)
+    index = getattr(X, "index", None)
+    names = []
+    for i in positions[:_ROWS_NAMED]:
+        if keys is not None:
+            instrument = keys.instrument_names[keys.instrument[i]]
+            names.append(f"{instrument} at {keys.date_values[keys.date[i]]}")
+        elif isinstance(index, pd.DatetimeIndex):
+            names.append(f"{index[i]} (row {i})")
+        else:
+            names.append(f"row {i}")
+    more = len(positions) - _ROWS_NAMED
+    listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
+    return f"{len(positions)} row{'s' if len(positions) > 1 else ''}: {listed}"

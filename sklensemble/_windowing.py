@@ -13,6 +13,7 @@ from sklearn.utils.validation import (
 )
 
 from ._panel import panel_keys
+from ._validation import check_time_order
 
 
 def make_windows(X, sequence_length, padding="edge"):
@@ -175,7 +176,9 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     would materialise every window.
 
     Windows only look backwards: row ``i`` never sees rows after ``i``.
-    Rows are taken in the order given, so pass them in time order.
+    Rows are taken in the order given, so pass them in time order: a
+    DataFrame whose :class:`~pandas.DatetimeIndex` does not strictly
+    increase is refused with a ValueError.
 
     **Panels.** Given a panel (a DataFrame with an ``(instrument, date)`` or
     ``(date, instrument)`` MultiIndex, or a long table with an instrument
@@ -268,7 +271,9 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     def _features(self, X):
         """(feature rows of X, panel keys or None)."""
         keys = panel_keys(X, self.instrument, self.date)
-        if keys is not None and keys.columns is not None:
+        if keys is None:
+            check_time_order(X)
+        elif keys.columns is not None:
             X = X[keys.columns]  # long form: the keys are not features
         return X, keys
 

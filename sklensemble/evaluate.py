@@ -34,7 +34,7 @@ from sklearn.pipeline import Pipeline
 from ._ensemble import SoftVotingEnsemble
 from ._panel import panel_keys
 from ._progress import draw_folds
-from ._splits import PurgedWalkForwardSplit
+from ._splits import PurgedWalkForwardSplit, purge_validation_tails
 from ._validation import check_int
 from ._windowing import SequenceWindower
 
@@ -243,7 +243,10 @@ def walk_forward(
         purge=horizon)``. Integers are refused (scikit-learn would make an
         unpurged, possibly shuffled K-fold). For a panel, a splitter by date
         such as ``PurgedWalkForwardSplit`` (given ``instrument`` and
-        ``date`` below when it names neither).
+        ``date`` below when it names neither). With a
+        ``PurgedWalkForwardSplit``, the validation tails inside each fold's
+        fit are purged the same way: every ``validation_gap`` of ``pipe``
+        below ``purge`` is raised to it.
     prices : pandas Series or array-like, default=None
         Close prices for the backtest. A Series whose index contains every
         index value of ``X`` (e.g. the full ``bars["close"]``, before
@@ -365,6 +368,7 @@ def walk_forward(
     X, y, index = _check_X_y(X, y)
     keys = _check_panel(X, instrument, date)
     splits = _check_cv_splits(_panel_cv(cv, instrument, date), X, y, keys)
+    pipe = purge_validation_tails(pipe, cv)
     classes = np.unique(y)
     n_context = _check_context(context, pipe)
     _check_member_names(pipe)

@@ -649,7 +649,8 @@ def _member_metrics(payload, ensemble, X, y, sample_weight):
 
     "val" is each member's own early-stopping tail: the last
     ``validation_fraction`` of the rows, which the final member never trained
-    on. The ensemble's val metrics use the rows every member held out.
+    on (nor on the ``validation_gap`` rows before them). The ensemble's val
+    metrics use the rows every member held out.
     Returns ``(y_true, proba)`` on those rows, or None if there are none.
     """
     from ._ensemble import _final_step, _log_loss, _nonzero_weights
@@ -713,7 +714,9 @@ def _held_out_rows(final, n_rows, dates):
         held_out = bool(net.history) and "valid_loss" in net.history[-1]
     else:
         held_out = bool(_booster_evals(final))
-    return tail_rows(n_rows, fraction, dates)[1] if held_out else None
+    if not held_out:
+        return None
+    return tail_rows(n_rows, fraction, dates, getattr(final, "validation_gap", 0))[1]
 
 
 def _booster_evals(final):

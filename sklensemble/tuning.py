@@ -31,7 +31,7 @@ from functools import reduce
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import get_scorer, get_scorer_names
-from sklearn.model_selection import TimeSeriesSplit, check_cv
+from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples
@@ -55,6 +55,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 from ._boosting import LightGBMClassifier, XGBoostClassifier
 from ._ensemble import SoftVotingEnsemble
 from ._neural import AttentionLSTMClassifier, TransformerClassifier
+from ._splits import purge_validation_tails
 from ._windowing import SequenceWindower
 
 __all__ = ["TuningResult", "default_search_space", "tune"]
@@ -429,7 +430,13 @@ def _check_objectives(objectives):
 def _time_ordered_folds(cv, X, y):
     """``cv``'s folds sorted by test start; refuse shuffled splitters."""
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
-        cv = TimeSeriesSplit(n_splits=cv)
+        raise ValueError(
+            f"cv={cv} is refused: an integer would make an unpurged "
+            "TimeSeriesSplit, whose training labels look into its test rows. "
+            f"Pass sklensemble.PurgedWalkForwardSplit(n_splits={cv}, "
+            "purge=<label horizon>), as walk_forward takes, or "
+            f"TimeSeriesSplit({cv}, gap=<label horizon>)."
+        )
     if getattr(cv, "shuffle", False):
         raise ValueError(
             f"cv={cv!r} shuffles rows, which trains on the future of its test "
@@ -1011,11 +1018,17 @@ def tune(
         Rows in time order.
     y : array-like of shape (n_samples,)
         Labels.
-    cv : int, splitter or iterable of (train, test)
-        Time-ordered folds, e.g. ``TimeSeriesSplit(5)`` or
-        :class:`~sklensemble.PurgedWalkForwardSplit`; an int means
-        ``TimeSeriesSplit(n_splits=cv)``. Shuffled splitters are refused;
-        splitters that train on rows after the test rows (``KFold``) warn.
+    cv : splitter or iterable of (train, test)
+        Time-ordered folds, e.g.
+        ``PurgedWalkForwardSplit(n_splits=5, purge=horizon)`` or
+        ``TimeSeriesSplit(5, gap=horizon)``. Integers are refused, as in
+        :func:`~sklensemble.evaluate.walk_forward`: ``tune`` does not know
+        the label horizon, and an unpurged split would train on labels that
+        look into the test rows. Shuffled splitters are refused; splitters
+        that train on rows after the test rows (``KFold``) warn. With a
+        ``PurgedWalkForwardSplit``, the validation tails inside every fit
+        (the trials' and the refit) are purged the same way: every
+        ``validation_gap`` of ``pipe`` below ``purge`` is raised to it.
     search_space : dict or None, default=None
         ``{parameter name: optuna distribution}``; ``None`` uses
         :func:`default_search_space` of ``pipe``.
@@ -1115,6 +1128,7 @@ def tune(
         default_search_space(pipe) if search_space is None else search_space, pipe
     )
     folds = _time_ordered_folds(cv, X, y)
+    pipe = purge_validation_tails(pipe, cv)
     study_pruner = _make_pruner(pruner, objs)
     prune = isinstance(study_pruner, _SeriesPruner) and not isinstance(
         study_pruner.pruner, optuna.pruners.NopPruner
