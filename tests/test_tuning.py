@@ -190,7 +190,9 @@ class TestTune:
             "max_depth": IntDistribution(1, 6),
             "learning_rate": FloatDistribution(0.05, 0.5, log=True),
         }
-        result = tune(xgb(), X, y, cv=3, search_space=space, n_trials=4, **FAST)
+        result = tune(
+            xgb(), X, y, cv=TimeSeriesSplit(3), search_space=space, n_trials=4, **FAST
+        )
         assert isinstance(result, TuningResult)
         trials = result.study_.trials
         assert len(trials) == 4
@@ -198,7 +200,7 @@ class TestTune:
         assert result.best_score_ == best
         assert set(result.best_params_) == set(space)
         assert result.pareto_front_ == [result.best_trial_]
-        # cv=3 means TimeSeriesSplit(3); fold scores are kept per trial.
+        # Fold scores are kept per trial.
         fold_scores = trials[0].user_attrs["fold_scores"]
         assert len(fold_scores["balanced_accuracy"]) == 3
         assert len(fold_scores["fit_time"]) == 3
@@ -210,7 +212,9 @@ class TestTune:
     def test_same_random_state_gives_same_trials(self, data, capsys):
         X, y = data
         space = {"max_depth": IntDistribution(1, 8)}
-        kwargs = dict(cv=2, search_space=space, n_trials=4, refit=False, **FAST)
+        kwargs = dict(
+            cv=TimeSeriesSplit(2), search_space=space, n_trials=4, refit=False, **FAST
+        )
         first = tune(xgb(), X, y, **kwargs)
         capsys.readouterr()
         second = tune(xgb(), X, y, **{**kwargs, "show_progress_bar": True})
@@ -227,7 +231,7 @@ class TestTune:
             pipe,
             X[:150],
             y[:150],
-            cv=2,
+            cv=TimeSeriesSplit(2),
             search_space={"ensemble__weights": weights},
             n_trials=3,
             storage=f"sqlite:///{tmp_path / 'w.db'}",
@@ -275,7 +279,7 @@ class TestTune:
             pipe,
             X[:180],
             (X[:180, 0] > 0).astype(int),
-            cv=2,
+            cv=TimeSeriesSplit(2),
             search_space={"net__lr": CategoricalDistribution([1e-6, 3e-2])},
             n_trials=5,
             pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
@@ -302,13 +306,23 @@ class TestTune:
             [("xgb", xgb()), ("lstm", make_pipeline(SequenceWindower(3), net))]
         )
         space = {"lstm": CategoricalDistribution(["drop"])}
-        result = tune(ensemble, X, y, cv=2, search_space=space, n_trials=1, **FAST)
+        result = tune(
+            ensemble,
+            X,
+            y,
+            cv=TimeSeriesSplit(2),
+            search_space=space,
+            n_trials=1,
+            **FAST,
+        )
         assert result.best_estimator_.named_estimators_["lstm"] == "drop"
 
     def test_failed_trials_are_recorded_and_the_search_goes_on(self, data):
         X, y = data
         space = {"max_depth": CategoricalDistribution([3, -1])}
-        result = tune(xgb(), X, y, cv=2, search_space=space, n_trials=6, **FAST)
+        result = tune(
+            xgb(), X, y, cv=TimeSeriesSplit(2), search_space=space, n_trials=6, **FAST
+        )
         failed = [t for t in result.study_.trials if t.state == TrialState.FAIL]
         assert failed and len(failed) < 6
         for trial in failed:
@@ -323,7 +337,15 @@ class TestTune:
         with pytest.raises(
             ValueError, match=r"No trial completed: 2 failed.*max_depth"
         ):
-            tune(xgb(), X, y, cv=2, search_space=space, n_trials=2, **FAST)
+            tune(
+                xgb(),
+                X,
+                y,
+                cv=TimeSeriesSplit(2),
+                search_space=space,
+                n_trials=2,
+                **FAST,
+            )
 
     def test_timeout_is_honoured(self, data):
         X, y = data
@@ -333,7 +355,7 @@ class TestTune:
             xgb(),
             X,
             y,
-            cv=2,
+            cv=TimeSeriesSplit(2),
             search_space=space,
             n_trials=None,
             timeout=1.0,
@@ -368,7 +390,11 @@ class TestTune:
     )
     def test_bad_input_raises(self, data, kwargs, match):
         X, y = data
-        args = dict(cv=2, search_space={"max_depth": IntDistribution(1, 3)}, **FAST)
+        args = dict(
+            cv=TimeSeriesSplit(2),
+            search_space={"max_depth": IntDistribution(1, 3)},
+            **FAST,
+        )
         with pytest.raises(ValueError, match=match):
             tune(xgb(), X, y, **{**args, **kwargs})
 
@@ -377,7 +403,16 @@ class TestTune:
         url = f"sqlite:///{tmp_path / 'd.db'}"
         optuna.create_study(storage=url, study_name="s", direction="minimize")
         with pytest.raises(ValueError, match=r"directions \['minimize'\]"):
-            tune(xgb(), X, y, cv=2, n_trials=1, storage=url, study_name="s", **FAST)
+            tune(
+                xgb(),
+                X,
+                y,
+                cv=TimeSeriesSplit(2),
+                n_trials=1,
+                storage=url,
+                study_name="s",
+                **FAST,
+            )
 
     def test_look_ahead_folds_warn(self, data):
         X, y = data
@@ -406,7 +441,7 @@ def pareto(data):
         xgb(early_stopping_rounds=200),
         X,
         y,
-        cv=2,
+        cv=TimeSeriesSplit(2),
         search_space=space,
         n_trials=10,
         objectives=("balanced_accuracy", "fit_time"),
@@ -469,7 +504,7 @@ class TestMultiObjective:
             xgb(),
             X,
             y,
-            cv=2,
+            cv=TimeSeriesSplit(2),
             search_space={"max_depth": IntDistribution(1, 3)},
             n_trials=2,
             objectives=("log_loss", "predict_time"),
@@ -487,6 +522,7 @@ WORKER = textwrap.dedent(
     import numpy as np
     import optuna
     from optuna.distributions import IntDistribution
+    from sklearn.model_selection import TimeSeriesSplit
     from sklensemble import XGBoostClassifier
     from sklensemble.tuning import tune
 
@@ -495,8 +531,9 @@ WORKER = textwrap.dedent(
     X = rng.normal(size=(150, 4))
     y = (X[:, 0] > 0).astype(int)
     tune(
-        XGBoostClassifier(n_estimators=10, n_jobs=1, random_state=0), X, y, cv=2,
-        search_space={"max_depth": IntDistribution(1, 8)}, n_trials=3,
+        XGBoostClassifier(n_estimators=10, n_jobs=1, random_state=0), X, y,
+        cv=TimeSeriesSplit(2), search_space={"max_depth": IntDistribution(1, 8)},
+        n_trials=3,
         storage=sys.argv[1], study_name="shared", random_state=int(sys.argv[2]),
         refit=False, show_progress_bar=False,
     )
@@ -528,7 +565,7 @@ class TestScaleOut:
             xgb(n_estimators=10),
             X,
             y,
-            cv=2,
+            cv=TimeSeriesSplit(2),
             search_space=space,
             n_trials=0,
             storage=url,
@@ -564,7 +601,7 @@ class TestScaleOut:
                 xgb(),
                 X,
                 y,
-                cv=2,
+                cv=TimeSeriesSplit(2),
                 search_space={"max_depth": IntDistribution(1, 8)},
                 n_trials=4,
                 n_jobs=2,
@@ -586,7 +623,7 @@ class TestScaleOut:
                 xgb(),
                 X,
                 y,
-                cv=2,
+                cv=TimeSeriesSplit(2),
                 search_space={"max_depth": IntDistribution(1, 3)},
                 n_jobs=2,
                 **FAST,
@@ -610,7 +647,7 @@ class TestMlflow:
                 pipe,
                 X,
                 y,
-                cv=2,
+                cv=TimeSeriesSplit(2),
                 search_space=space,
                 n_trials=4,
                 mlflow=True,
