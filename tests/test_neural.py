@@ -115,9 +115,7 @@ class TestLearning:
         assert len(seen["train"]) == 80
 
     @pytest.mark.parametrize("cls", NETWORKS, ids=lambda c: c.__name__)
-    def test_refit_full_trains_on_every_row_for_the_chosen_epochs(
-        self, cls, sequences
-    ):
+    def test_refit_full_trains_on_every_row_for_the_chosen_epochs(self, cls, sequences):
         X, y = sequences
         params = dict(max_epochs=30, patience=2, min_epochs=1, lr_schedule="constant")
         held_out = small(cls, **params).fit(X, y)
