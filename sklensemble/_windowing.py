@@ -15,6 +15,9 @@ from sklearn.utils.validation import (
 from ._panel import panel_keys
 from ._validation import check_time_order
 
+# The containers scikit-learn's set_output names; windows keep their 3D form.
+_OUTPUT_CONTAINERS = frozenset({"default", "pandas", "polars", None})
+
 
 def make_windows(X, sequence_length, padding="edge"):
     """Return the look-back windows of ``X`` as a read-only strided view.
@@ -180,6 +183,10 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     DataFrame whose :class:`~pandas.DatetimeIndex` does not strictly
     increase is refused with a ValueError.
 
+    The output is 3D, so ``set_output(transform="pandas")`` and a global
+    ``transform_output="pandas"`` are accepted and leave it as it is (see
+    :meth:`set_output`).
+
     **Panels.** Given a panel (a DataFrame with an ``(instrument, date)`` or
     ``(date, instrument)`` MultiIndex, or a long table with an instrument
     column; see :func:`~sklensemble.to_panel`), windows are built within
@@ -327,6 +334,37 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     def fit_transform(self, X, y=None):
         """Fit to X, then return its windows (see :meth:`transform`)."""
         return self.fit(X, y).transform(X)
+
+    def set_output(self, *, transform=None):
+        """Accept an output container setting; the windows stay 3D.
+
+        A DataFrame is 2D, so windows have no DataFrame form: whatever
+        ``transform`` (or a global ``sklearn.set_config(transform_output=...)``)
+        asks for, :meth:`transform` returns the float32 ndarray view, or a
+        :class:`PanelWindows` for a panel. The method exists so that
+        ``Pipeline.set_output`` and direct calls work; the steps before the
+        windower still give DataFrames, whose feature names it records.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Accepted and ignored.
+
+        Returns
+        -------
+        self : SequenceWindower
+
+        Raises
+        ------
+        ValueError
+            If ``transform`` is not one of the values above.
+        """
+        if transform not in _OUTPUT_CONTAINERS:
+            raise ValueError(
+                f"transform must be one of {sorted(_OUTPUT_CONTAINERS - {None})} "
+                f"or None, got {transform!r}."
+            )
+        return self
 
     def get_feature_names_out(self, input_features=None):
         """Names of the last axis of the windows: the input feature names.

@@ -1,10 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from sklensemble import SequenceWindower
-from sklensemble._windowing import make_windows
+from sklensemble._windowing import PanelWindows, make_windows
 
 
 def _base_buffer(array):
@@ -113,6 +115,52 @@ class TestSequenceWindower:
     def test_in_pipeline(self):
         pipe = make_pipeline(SequenceWindower(3))
         assert pipe.fit_transform(np.ones((4, 2))).shape == (4, 3, 2)
+
+
+class TestSetOutput:
+    """Windows have no DataFrame form: output settings are accepted, not applied."""
+
+    X = pd.DataFrame(np.arange(8.0).reshape(4, 2), columns=["a", "b"])
+
+    @pytest.mark.parametrize("transform", ["pandas", "polars", "default", None])
+    def test_set_output_returns_self_and_keeps_3d_windows(self, transform):
+        windower = SequenceWindower(2)
+        assert windower.set_output(transform=transform) is windower
+        windows = windower.fit_transform(self.X)
+        assert isinstance(windows, np.ndarray)
+        np.testing.assert_array_equal(windows[3], [[4, 5], [6, 7]])
+
+    def test_global_pandas_output(self):
+        with sklearn.config_context(transform_output="pandas"):
+            windower = SequenceWindower(2).set_output(transform="pandas")
+            windows = windower.fit(self.X).transform(self.X)
+        assert isinstance(windows, np.ndarray) and windows.shape == (4, 2, 2)
+        assert list(windower.get_feature_names_out()) == ["a", "b"]
+
+    def test_pipeline_set_output_reaches_the_windower(self):
+        pipe = make_pipeline(StandardScaler(), SequenceWindower(3))
+        assert pipe.set_output(transform="pandas") is pipe
+        windows = pipe.fit_transform(self.X)
+        assert windows.shape == (4, 3, 2)
+        assert list(pipe[-1].feature_names_in_) == ["a", "b"]  # a DataFrame came in
+
+    def test_panel_windows_under_global_pandas_output(self):
+        index = pd.MultiIndex.from_product(
+            [pd.bdate_range("2024-01-01", periods=2), ["A", "B"]]
+        )
+        panel = pd.DataFrame({"x": [1.0, 10.0, 2.0, 20.0]}, index=index)
+        with sklearn.config_context(transform_output="pandas"):
+            windows = (
+                SequenceWindower(2).set_output(transform="pandas").fit_transform(panel)
+            )
+        assert isinstance(windows, PanelWindows)
+        np.testing.assert_array_equal(
+            np.asarray(windows)[:, :, 0], [[1, 1], [10, 10], [1, 2], [10, 20]]
+        )
+
+    def test_unknown_container_raises(self):
+        with pytest.raises(ValueError, match="transform must be one of.*'pandas'"):
+            SequenceWindower(2).set_output(transform="arrow")
 
 
 def test_make_windows_matches_naive_stacking():
