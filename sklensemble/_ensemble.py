@@ -62,6 +62,7 @@ _PERMUTATION_REPEATS = 3
 _MAX_IMPORTANCE_ROWS = 2000
 # Probabilities are clipped here before taking logs.
 _EPS = 1e-15
+# Why fit needs rows in time order (for the error on a shuffled index).
 # Parameter names through which estimators set their thread count.
 _THREAD_PARAMS = ("n_jobs", "nthread", "nthreads", "num_threads", "num_thread")
 
@@ -359,7 +360,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         fit and reused at predict, where single-row latency matters.
         """
         keys = panel_keys(X)
-        if keys is None:
+        if keys is None:  # panels are ordered by their dates
             check_time_order(X)
         if reset:
             tags = self.__sklearn_tags__().input_tags
@@ -385,7 +386,9 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training rows in time order.
+            Training rows in time order. A DataFrame whose DatetimeIndex
+            (or integer index) decreases somewhere is rejected: its rows
+            were shuffled, e.g. by a search that subsamples them.
         y : array-like of shape (n_samples,)
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), default=None

@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import as_strided
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -179,9 +180,10 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     would materialise every window.
 
     Windows only look backwards: row ``i`` never sees rows after ``i``.
-    Rows are taken in the order given, so pass them in time order: a
-    DataFrame whose :class:`~pandas.DatetimeIndex` does not strictly
-    increase is refused with a ValueError.
+    Rows are taken in the order given, so pass them in time order. A
+    DataFrame whose DatetimeIndex (or integer index) decreases somewhere is
+    rejected with a ``ValueError``; an array carries no time, so its order
+    cannot be checked.
 
     The output is 3D, so ``set_output(transform="pandas")`` and a global
     ``transform_output="pandas"`` are accepted and leave it as it is (see
@@ -279,7 +281,7 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         """(feature rows of X, panel keys or None)."""
         keys = panel_keys(X, self.instrument, self.date)
         if keys is None:
-            check_time_order(X)
+            check_time_order(X)  # a panel is windowed in date order
         elif keys.columns is not None:
             X = X[keys.columns]  # long form: the keys are not features
         return X, keys

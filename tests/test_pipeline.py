@@ -7,7 +7,13 @@ import pytest
 import sklearn
 from sklearn.base import clone
 from sklearn.exceptions import UnsetMetadataPassedError
-from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingGridSearchCV,
+    TimeSeriesSplit,
+    cross_val_score,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
 
@@ -194,6 +200,51 @@ class TestWorkflows:
         ).fit(X, y)
         assert grid.best_params_["ensemble__xgboost__max_depth"] in (2, 3)
         assert len(grid.cv_results_["mean_test_score"]) == 2
+
+    @pytest.mark.parametrize("dated", [True, False])
+    def test_halving_search_over_samples_shuffles_rows_and_is_refused(
+        self, market_rows, dated
+    ):
+        X, y = market_rows
+        if dated:
+            X = X.set_axis(pd.bdate_range("2024-01-01", periods=len(X)))
+        search = HalvingGridSearchCV(
+            tiny_pipeline(),
+            {"ensemble__xgboost__max_depth": [2, 3]},
+            cv=TimeSeriesSplit(2),
+            error_score="raise",
+            random_state=0,
+        )
+        # Its default resource, n_samples, fits on rows in shuffled order.
+        with pytest.raises(ValueError, match="not in time order"):
+            search.fit(X, y)
+
+    def test_halving_search_over_lstm_epochs_keeps_row_order(self, market_rows):
+        X, y = market_rows
+        X = X.set_axis(pd.bdate_range("2024-01-01", periods=len(X)))
+        pipe = tiny_pipeline().set_params(
+            ensemble__transformer="drop", ensemble__lightgbm="drop"
+        )
+        search = HalvingGridSearchCV(
+            pipe,
+            {"ensemble__xgboost__max_depth": [2, 3]},
+            resource="ensemble__lstm__net__max_epochs",
+            min_resources=1,
+            max_resources=2,
+            factor=2,
+            cv=TimeSeriesSplit(2),
+            error_score="raise",
+            random_state=0,
+        ).fit(X, y)  # the row order check passes in every fit
+        assert search.n_resources_ == [1, 2]
+        assert list(search.cv_results_["param_ensemble__lstm__net__max_epochs"]) == [
+            1,
+            1,
+            2,
+        ]
+        assert search.best_params_["ensemble__lstm__net__max_epochs"] == 2
+        lstm = search.best_estimator_[-1].named_estimators_["lstm"][-1]
+        assert lstm.max_epochs == 2
 
     def test_optuna_search_cv(self, market_rows):
         optuna = pytest.importorskip("optuna")

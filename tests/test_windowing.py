@@ -170,3 +170,39 @@ def test_make_windows_matches_naive_stacking():
     padded = np.vstack([np.repeat(X[:1], length - 1, axis=0), X])
     naive = np.stack([padded[i : i + length] for i in range(len(X))])
     np.testing.assert_array_equal(make_windows(X, length), naive)
+
+
+class TestRowOrder:
+    """Rows out of time order give wrong windows: a DataFrame's index tells."""
+
+    X = pd.DataFrame(
+        np.arange(12.0).reshape(6, 2),
+        columns=["a", "b"],
+        index=pd.bdate_range("2024-01-01", periods=6),
+    )
+
+    @pytest.mark.parametrize("method", ["fit", "fit_transform"])
+    def test_shuffled_datetime_index_raises(self, method):
+        shuffled = self.X.iloc[[0, 1, 3, 2, 4, 5]]
+        with pytest.raises(
+            ValueError,
+            match=r"not in time order: row 3 \(2024-01-03 00:00:00\) comes "
+            r"after row 2 \(2024-01-04.*X.sort_index\(\).*resource='n_samples'",
+        ):
+            getattr(SequenceWindower(2), method)(shuffled)
+
+    def test_transform_checks_too(self):
+        windower = SequenceWindower(2).fit(self.X)
+        with pytest.raises(ValueError, match="not in time order"):
+            windower.transform(self.X.iloc[::-1])
+
+    def test_shuffled_integer_index_raises(self):
+        shuffled = self.X.reset_index(drop=True).iloc[[1, 0, 2, 3, 4, 5]]
+        with pytest.raises(ValueError, match=r"row 1 \(0\) comes after row 0 \(1\)"):
+            SequenceWindower(2).fit(shuffled)
+
+    def test_ordered_ties_and_timeless_indexes_pass(self):
+        ties = self.X.set_axis([0, 0, 1, 1, 1, 2])  # repeated dates: test_purge
+        labels = self.X.set_axis(list("fedcba"))  # no time in it: not checked
+        for X in (self.X, ties, labels):
+            assert SequenceWindower(2).fit_transform(X).shape == (6, 2, 2)
