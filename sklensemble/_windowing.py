@@ -3,7 +3,6 @@
 import numbers
 
 import numpy as np
-import pandas as pd
 from numpy.lib.stride_tricks import as_strided
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions

@@ -259,7 +259,7 @@ class TestTune:
                 pipe,
                 X,
                 y,
-                cv=2,
+                cv=TimeSeriesSplit(2),
                 search_space=default_search_space(pipe),
                 n_trials=4,
                 storage=url,
