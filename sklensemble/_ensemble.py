@@ -13,7 +13,7 @@ name the member that failed.
 import numbers
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -502,14 +502,15 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             )
             for lane in lanes
         ]
-        if n_parallel > 1:
-            # Lanes fit the clones in place: they must share this process's
-            # memory even under a process or Dask joblib backend.
-            results = Parallel(n_jobs=n_parallel, require="sharedmem")(
-                delayed(_fit_lane)(*lane_args) for lane_args in args
-            )
-        else:
-            results = [_fit_lane(*lane_args) for lane_args in args]
+        with _unlogged_member_fits(self):
+            if n_parallel > 1:
+                # Lanes fit the clones in place: they must share this process's
+                # memory even under a process or Dask joblib backend.
+                results = Parallel(n_jobs=n_parallel, require="sharedmem")(
+                    delayed(_fit_lane)(*lane_args) for lane_args in args
+                )
+            else:
+                results = [_fit_lane(*lane_args) for lane_args in args]
         times = dict(item for lane_times in results for item in lane_times)
         return [est for _, est in clones], {name: times[name] for name, _ in clones}
 
@@ -923,6 +924,15 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
 # The fit defined above; autologging replaces the class attribute with a
 # patched one, which tracking tells apart from this.
 _UNPATCHED_FIT = SoftVotingEnsemble.fit
+
+
+def _unlogged_member_fits(ensemble):
+    """Keeps MLflow autologging from giving member fits runs of their own."""
+    if "mlflow" in sys.modules:  # tracking is optional: never import it here
+        from .tracking import _member_fits
+
+        return _member_fits(ensemble)
+    return nullcontext()
 
 
 def _is_drop(est):

@@ -644,6 +644,38 @@ def _outermost_fit():
     return outermost
 
 
+@contextlib.contextmanager
+def _member_fits(ensemble):
+    """Fits of the ensemble's members within, never logged as runs of their own.
+
+    Under ``mlflow.sklearn.autolog()`` a bare ensemble's fit is not patched
+    (only :func:`autolog` adds sklensemble's classes), so each member that is
+    a scikit-learn Pipeline would be an outermost patched fit and get a run
+    of its own. Within this block the ensemble is the outermost training
+    session, with no logged children, as a patched fit would be. MLflow has
+    no public way to open one: its private session class is used here and
+    in :func:`_outermost_fit` only. Nothing happens when scikit-learn
+    autologging is off or a patched fit already encloses this one.
+    """
+    module = sys.modules.get("mlflow.sklearn")
+    session = getattr(module, "_SklearnTrainingSession", None)
+    try:
+        from mlflow.utils.autologging_utils import autologging_is_disabled
+
+        needed = (
+            session is not None
+            and not session._session_stack
+            and not autologging_is_disabled("sklearn")
+        )
+    except Exception:  # tracking must never cost the fit
+        needed = False
+    if not needed:
+        yield
+        return
+    with session(ensemble, allow_children=False):
+        yield
+
+
 def _member_metrics(payload, ensemble, X, y, sample_weight):
     """Fit times, weights, iterations and held-out log-losses.
 
