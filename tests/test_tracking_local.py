@@ -119,3 +119,62 @@ def test_sklensemble_autolog_gives_a_bare_ensemble_one_run(store, rows):
     )
     tiny_ensemble().fit(X, y)
     assert run_names(store) == ["SoftVotingEnsemble"]
+
+
+# -- served probabilities --------------------------------------------------------
+PROBA_COLUMNS = ["proba_buy", "proba_hold", "proba_sell"]
+
+
+@pytest.fixture(scope="module")
+def fitted(rows):
+    X, y = rows
+    return tiny_ensemble().fit(X, y)
+
+
+def test_served_model_answers_with_the_method_a_request_asks_for(
+    tmp_path, fitted, rows
+):
+    X, _ = rows
+    path = tmp_path / "model"
+    tracking.save_model(
+        fitted, path, input_example=X.iloc[:5], predict_method="predict_proba"
+    )
+    served = mlflow.pyfunc.load_model(str(path))
+    signature = served.metadata.signature
+    assert signature.inputs.input_names() == ["ret", "vol", "rsi"]
+    assert signature.outputs.input_names() == PROBA_COLUMNS
+    (spec,) = signature.params.params
+    assert (spec.name, spec.default) == ("predict_method", "predict_proba")
+
+    proba = served.predict(X)  # the default chosen at log time
+    assert list(proba.columns) == PROBA_COLUMNS
+    np.testing.assert_allclose(proba.to_numpy(), fitted.predict_proba(X))
+    labels = served.predict(X, params={"predict_method": "predict"})
+    assert list(labels) == fitted.predict(X).tolist()
+    last = served.predict(X.iloc[-5:], params={"predict_method": "predict_proba_last"})
+    assert list(last.columns) == PROBA_COLUMNS
+    assert last.shape == (1, 3)
+    np.testing.assert_allclose(
+        last.to_numpy()[0], fitted.predict_proba(X.iloc[-5:])[-1], atol=1e-6
+    )
+    with pytest.raises(mlflow.exceptions.MlflowException, match="must be one of"):
+        served.predict(X, params={"predict_method": "decision_function"})
+
+
+def test_served_model_defaults_to_labels_and_declares_the_param(tmp_path, fitted, rows):
+    """Without an input example there is no input schema, yet the param is
+    declared, so that a request can still ask for probabilities."""
+    X, _ = rows
+    tracking.save_model(fitted, tmp_path / "model")
+    served = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    assert served.metadata.signature.params.params[0].default == "predict"
+    assert list(served.predict(X.iloc[:7])) == fitted.predict(X.iloc[:7]).tolist()
+    proba = served.predict(X.iloc[:7], params={"predict_method": "predict_proba"})
+    assert list(proba.columns) == PROBA_COLUMNS
+
+
+def test_predict_method_is_checked_at_log_time(fitted):
+    with pytest.raises(ValueError, match="predict_method must be one of"):
+        tracking.save_model(fitted, "unused", predict_method="proba")
+    with pytest.raises(ValueError, match="format='safe' only"):
+        tracking.log_model(fitted, predict_method="predict_proba")
