@@ -83,7 +83,10 @@ _VERSIONED = (
     "mlflow",
 )
 # Set by autolog(); read by the hook in SoftVotingEnsemble.fit.
-_OPTIONS = {"log_ensemble_details": True, "log_importances": True}
+_OPTIONS = {"log_ensemble_details": True, "log_importances": False, "log_plots": True}
+# The git state per working directory, read once per process: two git
+# processes per fit cost more than the rest of the tags together.
+_GIT_STATES = {}
 
 
 class TrackingWarning(UserWarning):
@@ -103,7 +106,8 @@ def autolog(
     *,
     log_input_examples=True,
     log_ensemble_details=True,
-    log_importances=True,
+    log_importances=False,
+    log_plots=True,
     disable=False,
     **kwargs,
 ):
@@ -132,10 +136,17 @@ def autolog(
         Let :class:`~sklensemble.SoftVotingEnsemble` log its details
         (member metrics, learning curves, reproducibility tags, plots) to
         the active run; applies to manual runs too.
-    log_importances : bool, default=True
-        Include the feature-importance plot and table. For network members
-        this measures permutation importances on the validation tail (see
-        the ensemble's ``importance``), which costs predictions.
+    log_importances : bool, default=False
+        Measure the permutation importances the fit did not (network
+        members, see the ensemble's ``importance``) for the
+        feature-importance table and plot: ``3 x n_features`` predictions
+        of each network on the validation tail, which can cost more than
+        the rest of the tracking together. When False, the table holds the
+        importances the fit already has (the boosters' own, and any
+        measured with ``importance="fit"``); the others are empty.
+    log_plots : bool, default=True
+        Render the confusion-matrix (and importance) plots; rendering with
+        matplotlib costs a fraction of a second per fit.
     disable : bool, default=False
         Turn autologging off again (the ensemble's details for manual runs
         follow ``log_ensemble_details``), and MLflow's HTTP settings with it.
@@ -176,6 +187,7 @@ def autolog(
     _OPTIONS.update(
         log_ensemble_details=bool(log_ensemble_details),
         log_importances=bool(log_importances),
+        log_plots=bool(log_plots),
     )
     _hold_http_limits("autolog", not disable)
     generate = getattr(mlflow_sklearn, "_gen_estimators_to_patch", None)
@@ -627,19 +639,19 @@ def _log_ensemble_fit(ensemble, X, y, sample_weight):
     )
     payload.collect("learning curves", _learning_curves, ensemble)
     payload.collect("reproducibility tags", _reproducibility_tags, ensemble, X, y)
-    if held_out is not None:
+    if held_out is not None and _OPTIONS["log_plots"]:
         payload.collect("confusion matrix", _confusion_matrix_png, ensemble, *held_out)
-    if _OPTIONS["log_importances"]:
-        table = payload.collect(
-            "feature importances",
-            _importance_table,
-            ensemble,
-            X,
-            y,
-            sample_weight,
-        )
-        if table is not None:
-            payload.collect("feature importance plot", _importance_png, table)
+    table = payload.collect(
+        "feature importances",
+        _importance_table,
+        ensemble,
+        X,
+        y,
+        sample_weight,
+        _OPTIONS["log_importances"],
+    )
+    if table is not None and _OPTIONS["log_plots"]:
+        payload.collect("feature importance plot", _importance_png, table)
     payload.send(run_id, uri)
 
 
@@ -965,7 +977,18 @@ def _hash_array(h, array):
 
 
 def _git_state():
-    """(commit, dirty) of the git work tree around the current directory."""
+    """(commit, dirty) of the git work tree around the current directory.
+
+    Read once per process and directory (see ``_GIT_STATES``): a later
+    commit or edit in the same process is not seen.
+    """
+    cwd = os.getcwd()
+    if cwd not in _GIT_STATES:
+        _GIT_STATES[cwd] = _read_git_state()
+    return _GIT_STATES[cwd]
+
+
+def _read_git_state():
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -1000,17 +1023,19 @@ def _confusion_matrix_png(payload, ensemble, y_true, proba):
     payload.files["confusion_matrix_val.png"] = _png(fig)
 
 
-def _importance_table(payload, ensemble, X, y, sample_weight):
+def _importance_table(payload, ensemble, X, y, sample_weight, measure):
     """Each member's importances and their combination, as CSV; the table.
 
-    Permutation importances the fit did not measure (``importance="auto"``)
-    are measured on the tail of the training rows at hand: the ensemble
-    keeps no rows to measure them later.
+    With ``measure``, permutation importances the fit did not measure
+    (``importance="auto"``) are measured on the tail of the training rows at
+    hand: the ensemble keeps no rows to measure them later. Without, a
+    member lacking importances has an empty column, and the combination is
+    left out.
     """
     from ._panel import panel_keys
 
     importances = ensemble._importances
-    if ensemble.importance is not None:
+    if measure and ensemble.importance is not None:
         keys = panel_keys(X)
         dates = None if keys is None else keys.date
         importances = ensemble._tail_importances(

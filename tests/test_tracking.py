@@ -145,7 +145,9 @@ def experiment(server):
     while mlflow.active_run():
         mlflow.end_run()
     tracking.autolog(disable=True)  # MLflow's HTTP settings back too
-    tracking._OPTIONS.update(log_ensemble_details=True, log_importances=True)
+    tracking._OPTIONS.update(
+        log_ensemble_details=True, log_importances=False, log_plots=True
+    )
     mlflow.set_tracking_uri(server)
 
 
@@ -276,7 +278,10 @@ class TestAutolog:
         )
         table = pd.read_csv(os.path.join(folder, "feature_importance.csv"), index_col=0)
         assert list(table.index) == ["ret", "vol", "rsi", "macd"]
-        assert list(table.columns) == [*MEMBERS, "ensemble"]
+        # By default only the importances the fit has: the boosters' own.
+        assert list(table.columns) == MEMBERS
+        assert table[["xgboost", "lightgbm"]].notna().all().all()
+        assert table[["lstm", "transformer"]].isna().all().all()
         with open(os.path.join(folder, "confusion_matrix_val.png"), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

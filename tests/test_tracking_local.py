@@ -178,3 +178,71 @@ def test_predict_method_is_checked_at_log_time(fitted):
         tracking.save_model(fitted, "unused", predict_method="proba")
     with pytest.raises(ValueError, match="format='safe' only"):
         tracking.log_model(fitted, predict_method="predict_proba")
+
+
+# -- tracking that costs little --------------------------------------------------
+def logged_files(run_id):
+    client = mlflow.MlflowClient()
+    return sorted(f.path for f in client.list_artifacts(run_id, "sklensemble"))
+
+
+def test_costly_details_are_opt_in(store, rows, monkeypatch):
+    """By default no permutation importance is measured (the table holds
+    the booster's own); log_importances=True measures the networks', and
+    log_plots=False renders nothing."""
+    X, y = rows
+    measured = []
+    permuted = SoftVotingEnsemble._permuted
+    monkeypatch.setattr(
+        SoftVotingEnsemble,
+        "_permuted",
+        lambda self, *args: measured.append(1) or permuted(self, *args),
+    )
+    tracking.autolog(log_models=False, log_datasets=False, silent=True)
+    tiny_ensemble().fit(X, y)
+    run_id = mlflow.last_active_run().info.run_id
+    assert measured == []
+    assert logged_files(run_id) == [
+        "sklensemble/confusion_matrix_val.png",
+        "sklensemble/feature_importance.csv",
+        "sklensemble/feature_importance.png",
+    ]
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="sklensemble/feature_importance.csv"
+        ),
+        index_col=0,
+    )
+    assert list(table.columns) == ["lstm_a", "lstm_b", "lgbm"]
+    assert table["lgbm"].notna().all() and table["lstm_a"].isna().all()
+
+    tracking.autolog(
+        log_models=False,
+        log_datasets=False,
+        silent=True,
+        log_importances=True,
+        log_plots=False,
+    )
+    tiny_ensemble().fit(X, y)
+    run_id = mlflow.last_active_run().info.run_id
+    assert measured == [1]
+    assert logged_files(run_id) == ["sklensemble/feature_importance.csv"]
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="sklensemble/feature_importance.csv"
+        ),
+        index_col=0,
+    )
+    assert list(table.columns) == ["lstm_a", "lstm_b", "lgbm", "ensemble"]
+    assert table.notna().all().all()
+
+
+def test_git_state_is_read_once_per_directory(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(tracking, "_GIT_STATES", {})
+    monkeypatch.setattr(
+        tracking, "_read_git_state", lambda: calls.append(1) or ("abc", False)
+    )
+    monkeypatch.chdir(tmp_path)
+    assert tracking._git_state() == tracking._git_state() == ("abc", False)
+    assert calls == [1]
