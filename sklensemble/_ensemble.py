@@ -205,17 +205,19 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
 
     **Concurrency.** Members run in "lanes": all torch members (final step
     marked ``_torch_member``) share one lane and fit one after another,
-    because they share torch's process-wide random generator and thread
-    pool; every other member has a lane of its own. Up to ``n_jobs`` lanes
-    run at once, so concurrent fitting gives the same models as sequential
-    fitting with the same ``random_state`` values (probabilities may differ
-    in the last digits: thread counts change floating-point summation
-    order). When ``k > 1`` lanes run side by side on ``C`` cores
-    (:func:`joblib.cpu_count`), each member's own threads are capped at
-    ``max(1, C // k)``: thread parameters (``n_jobs``, ``nthread``,
-    ``num_threads``; also inside Pipelines) of the clones are lowered to
-    that value, and ``torch.set_num_threads`` is lowered around the torch
-    lane and restored afterwards. With ``n_jobs=None`` nothing is changed.
+    because each uses all of torch's intra-op threads; every other member
+    has a lane of its own. Up to ``n_jobs`` lanes run at once. The networks
+    draw from private streams of torch's random generators, so concurrent
+    fitting gives them the very same weights and probabilities as
+    sequential fitting with the same ``random_state`` values. When ``k > 1``
+    lanes run side by side on ``C`` cores (:func:`joblib.cpu_count`), the
+    other members' own threads are capped at ``max(1, C // k)``: thread
+    parameters (``n_jobs``, ``nthread``, ``num_threads``; also inside
+    Pipelines) of the clones are lowered to that value (a booster's
+    probabilities may then differ in the last digits: thread counts change
+    floating-point summation order). torch's thread count is never
+    changed: it is process-wide, and a network's floats depend on it. With
+    ``n_jobs=None`` nothing is changed.
 
     Examples
     --------
@@ -491,17 +493,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             for _, est in clones:
                 _cap_threads(est, threads)
         weights = {n: sample_weight if n in receivers else None for n, _ in members}
-        args = [
-            (
-                lane,
-                X,
-                y,
-                weights,
-                threads if _is_torch_lane(lane) else None,
-                self.verbose,
-            )
-            for lane in lanes
-        ]
+        args = [(lane, X, y, weights, self.verbose) for lane in lanes]
         with _unlogged_member_fits(self):
             if n_parallel > 1:
                 # Lanes fit the clones in place: they must share this process's
@@ -1009,22 +1001,21 @@ def _member_error(name, est, exc):
         return RuntimeError(message)
 
 
-def _fit_lane(lane, X, y, sample_weights, torch_threads, verbose):
+def _fit_lane(lane, X, y, sample_weights, verbose):
     """Fit a lane's members one after another; return [(name, seconds)].
 
     ``sample_weights`` maps each member's name to its weights or None.
     """
     times = []
-    with _torch_thread_cap(torch_threads):
-        for name, est in lane:
-            start = time.perf_counter()
-            try:
-                est.fit(X, y, **_sample_weight_kwargs(est, sample_weights[name]))
-            except Exception as exc:
-                raise _member_error(name, est, exc) from exc
-            times.append((name, time.perf_counter() - start))
-            if verbose:
-                print(f"[SoftVotingEnsemble] fitted {name!r} in {times[-1][1]:.2f}s")
+    for name, est in lane:
+        start = time.perf_counter()
+        try:
+            est.fit(X, y, **_sample_weight_kwargs(est, sample_weights[name]))
+        except Exception as exc:
+            raise _member_error(name, est, exc) from exc
+        times.append((name, time.perf_counter() - start))
+        if verbose:
+            print(f"[SoftVotingEnsemble] fitted {name!r} in {times[-1][1]:.2f}s")
     return times
 
 
@@ -1033,10 +1024,6 @@ def _plan_lanes(members):
     torch_lane = [(n, e) for n, e in members if _is_torch(e)]
     others = [[(n, e)] for n, e in members if not _is_torch(e)]
     return ([torch_lane] if torch_lane else []) + others
-
-
-def _is_torch_lane(lane):
-    return _is_torch(lane[0][1])
 
 
 def _cap_threads(est, threads):
@@ -1058,22 +1045,6 @@ def _cap_threads(est, threads):
             updates[key] = threads
     if updates:
         est.set_params(**updates)
-
-
-@contextmanager
-def _torch_thread_cap(threads):
-    """Lower torch's intra-op threads for the block, then restore them."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(before, threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _native_or_none(est, n_features):

@@ -24,6 +24,7 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
 from ._modules import AttentionLSTM, TransformerEncoderNet
 from ._progress import EpochProgress, epochs_enabled
+from ._torch_state import GeneratorStream, global_generators_locked
 from ._validation import (
     check_sequences,
     check_time_order,
@@ -120,8 +121,8 @@ def _check_weighted_rows(w, split):
 class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
     """Shared fit/predict/pickling logic of the two network classifiers."""
 
-    # The ensemble runs members marked like this one after another: they share
-    # torch's process-wide random generator and thread pool.
+    # The ensemble runs members marked like this one after another: each
+    # would use every intra-op thread of torch.
     _torch_member = True
 
     _parameter_constraints = {
@@ -211,12 +212,15 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
         dataset = WindowDataset(X, y_encoded, w, prepare=self._fill_missing)
-        with torch.random.fork_rng(devices=self._cuda_devices()):
-            # A private seed: fitting neither depends on nor moves the
-            # caller's global torch random state.
-            torch.manual_seed(seed)
-            self.net_ = self._make_net(self._n_inputs(), seed, split)
-            self.net_.fit(dataset, y=None)
+        # A private stream of torch's global generators: the fit draws the
+        # same numbers whatever runs beside it, and leaves the caller's
+        # global random state where it was.
+        stream = GeneratorStream(seed, self._cuda_devices())
+        self.net_ = self._make_net(self._n_inputs(), seed, split)
+        with stream.active():
+            self.net_.initialize()
+        with stream.during_training_passes(self.net_.module_):
+            self.net_.partial_fit(dataset, y=None)  # fit() would initialize again
         self.module_ = _place_module(self.net_.module_, self.device_)
         self.n_epochs_ = len(self.net_.history)
         return self
@@ -381,7 +385,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         if net_state is None:
             return
         self.device_ = loadable_device(self.device_)
-        with torch.random.fork_rng(devices=[]):
+        with global_generators_locked():
             self.net_ = self._make_net(self._n_inputs(), 0, None)
             self.net_.initialize()
         self.net_.module_.load_state_dict(net_state["weights"])
