@@ -436,8 +436,9 @@ _COMMON_PARAMS_DOC = """
         ``"cuda:N"``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout and batch shuffling. CPU fits
-        with the same seed are bit-for-bit identical; the caller's global
-        torch random state is left untouched.
+        with the same seed and torch thread count are bit-for-bit identical,
+        also when other fits run in other threads; the caller's global torch
+        random state is left untouched.
     verbose : int, default=0
         0 is silent; 1 or more prints one line of losses per epoch.
     callbacks : list or None, default=None

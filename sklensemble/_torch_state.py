@@ -14,6 +14,10 @@ The lock is held around the draws, not the whole fit: a network draws in
 module initialisation and in the forward pass of each training batch
 (dropout), while the backward pass and the optimiser step, most of the work,
 run unlocked. Fits that never touch torch (the boosters) never take it.
+Serialising whole network fits instead would be simpler, but would run the
+networks of a threaded search one after another. Code outside the package
+that draws from torch's global generators in another thread does not take
+the lock: it can still meet a fit's stream.
 
 torch's intra-op thread count is left alone, on purpose. A fit's floats
 depend on it (CPU kernels split their sums by thread), and

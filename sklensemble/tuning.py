@@ -1121,7 +1121,10 @@ def tune(
         Trials run at the same time: in threads of this process, or, inside
         ``joblib.parallel_backend("dask")``, as Dask tasks sharing the study
         through ``storage`` (in-memory studies move to the Dask scheduler).
-        Parallel runs are not reproducible.
+        Parallel runs may propose other trials than a sequential run (the
+        sampler sees results in another order); in threads a configuration
+        scores as in a sequential run (seeded networks do not depend on what
+        fits beside them).
     random_state : int, RandomState instance or None, default=None
         Seeds the default sampler: with ``n_jobs=1`` and a seeded ``pipe``,
         the same seed gives the same trials.
