@@ -464,6 +464,7 @@ class TestConcurrency:
     def test_thread_caps(self, data, monkeypatch):
         monkeypatch.setattr(ensemble_module, "cpu_count", lambda: 4)
         record = _SharedLog()
+        torch.set_num_threads(4)  # above the cap (the fixture restores it)
         before = torch.get_num_threads()
         ens = SoftVotingEnsemble(
             [
