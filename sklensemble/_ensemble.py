@@ -12,6 +12,7 @@ name the member that failed.
 
 import numbers
 import sys
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 
@@ -47,6 +48,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._interrupt import check_stop, current_stop, discard_fit, stop_on
 from ._panel import panel_keys, take_rows
 from ._validation import (
     check_missing_values,
@@ -409,7 +411,21 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         -------
         self : object
             The fitted ensemble.
+
+        Notes
+        -----
+        An interrupt (Ctrl-C) raises ``KeyboardInterrupt``, also while
+        members fit in worker threads (their networks stop at the next
+        batch). An interrupted or failed fit leaves the ensemble unfitted,
+        never a mix of new and old members.
         """
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            discard_fit(self)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         names, estimators = self._validate_estimators()
         members = [
@@ -497,10 +513,18 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         with _unlogged_member_fits(self):
             if n_parallel > 1:
                 # Lanes fit the clones in place: they must share this process's
-                # memory even under a process or Dask joblib backend.
-                results = Parallel(n_jobs=n_parallel, require="sharedmem")(
-                    delayed(_fit_lane)(*lane_args) for lane_args in args
-                )
+                # memory even under a process or Dask joblib backend. An
+                # interrupt reaches this (the waiting) thread only: the event
+                # stops the lanes, and those of nested ensembles, at their
+                # next step.
+                stop = current_stop() or threading.Event()
+                try:
+                    results = Parallel(n_jobs=n_parallel, require="sharedmem")(
+                        delayed(_fit_lane)(*lane_args, stop) for lane_args in args
+                    )
+                except BaseException:
+                    stop.set()
+                    raise
             else:
                 results = [_fit_lane(*lane_args) for lane_args in args]
         times = dict(item for lane_times in results for item in lane_times)
@@ -1001,21 +1025,25 @@ def _member_error(name, est, exc):
         return RuntimeError(message)
 
 
-def _fit_lane(lane, X, y, sample_weights, verbose):
+def _fit_lane(lane, X, y, sample_weights, verbose, stop=None):
     """Fit a lane's members one after another; return [(name, seconds)].
 
     ``sample_weights`` maps each member's name to its weights or None.
+    ``stop``, set when the ensemble's fit is interrupted, ends the lane
+    before its next member and its networks before their next batch.
     """
     times = []
-    for name, est in lane:
-        start = time.perf_counter()
-        try:
-            est.fit(X, y, **_sample_weight_kwargs(est, sample_weights[name]))
-        except Exception as exc:
-            raise _member_error(name, est, exc) from exc
-        times.append((name, time.perf_counter() - start))
-        if verbose:
-            print(f"[SoftVotingEnsemble] fitted {name!r} in {times[-1][1]:.2f}s")
+    with stop_on(stop or current_stop()):
+        for name, est in lane:
+            check_stop()
+            start = time.perf_counter()
+            try:
+                est.fit(X, y, **_sample_weight_kwargs(est, sample_weights[name]))
+            except Exception as exc:
+                raise _member_error(name, est, exc) from exc
+            times.append((name, time.perf_counter() - start))
+            if verbose:
+                print(f"[SoftVotingEnsemble] fitted {name!r} in {times[-1][1]:.2f}s")
     return times
 
 

@@ -22,6 +22,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, GradientNormClipping
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
+from ._interrupt import check_stop, discard_fit
 from ._modules import AttentionLSTM, TransformerEncoderNet
 from ._progress import EpochProgress, epochs_enabled
 from ._torch_state import GeneratorStream, global_generators_locked
@@ -118,6 +119,38 @@ def _check_weighted_rows(w, split):
         )
 
 
+class _InterruptibleNet(_WeightedNet):
+    """The weighted net, except that Ctrl-C ends ``fit`` with an error.
+
+    skorch's ``partial_fit`` catches a ``KeyboardInterrupt`` raised in its
+    training loop and returns as if training had finished; here the
+    interrupt is recorded in ``fit_loop`` and raised again once skorch's
+    ``on_train_end`` hooks have run. Before each batch the net also stops
+    when the ensemble fit it belongs to was interrupted in another thread.
+    """
+
+    _interrupt = None
+
+    def fit_loop(self, *args, **kwargs):
+        try:
+            return super().fit_loop(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            self._interrupt = exc
+            raise
+
+    def partial_fit(self, *args, **kwargs):
+        self._interrupt = None
+        super().partial_fit(*args, **kwargs)
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None:
+            raise interrupt
+        return self
+
+    def on_batch_begin(self, net, **kwargs):
+        super().on_batch_begin(net, **kwargs)
+        check_stop()
+
+
 class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
     """Shared fit/predict/pickling logic of the two network classifiers."""
 
@@ -159,7 +192,9 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         The last ``validation_fraction`` of the rows, in the order given,
         validate for early stopping, and the ``validation_gap`` rows before
         them neither train nor validate; the weights of the best validation
-        epoch are restored at the end.
+        epoch are restored at the end. An interrupt (Ctrl-C) during training
+        raises ``KeyboardInterrupt`` and, like any failed fit, leaves the
+        classifier unfitted: a partly trained network never passes for a model.
 
         Parameters
         ----------
@@ -181,6 +216,13 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         self : object
             The fitted classifier.
         """
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            discard_fit(self)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_architecture()
         check_time_order(X)
@@ -288,7 +330,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         callbacks.extend(self.callbacks or [])
         if epochs_enabled():  # a terminal bar, never a parameter
             callbacks.append(("progress", EpochProgress(type(self).__name__)))
-        return _WeightedNet(
+        return _InterruptibleNet(
             module,
             **{f"module__{key}": value for key, value in module_kwargs.items()},
             # Per-sequence losses, weighted by the net (sample x class weight).

@@ -1,7 +1,9 @@
 """Tests for SoftVotingEnsemble."""
 
+import os
 import pickle
 import re
+import signal
 import threading
 import time
 
@@ -15,11 +17,13 @@ import xgboost
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import make_classification
 from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from skorch.callbacks import Callback
 
 import sklensemble._ensemble as ensemble_module
 from sklensemble import (
@@ -30,6 +34,7 @@ from sklensemble import (
     XGBoostClassifier,
 )
 from sklensemble._ensemble import _cap_threads, _context_rows, _simplex_log_loss_weights
+from sklensemble._interrupt import current_stop
 from sklensemble._validation import tail_split
 
 
@@ -51,17 +56,20 @@ def lgbm(**params):
     )
 
 
-def lstm():
+def lstm(**params):
     return make_pipeline(
         SequenceWindower(5),
         AttentionLSTMClassifier(
-            hidden_size=8,
-            num_layers=1,
-            num_heads=2,
-            max_epochs=2,
-            batch_size=64,
-            device="cpu",
-            random_state=0,
+            **{
+                "hidden_size": 8,
+                "num_layers": 1,
+                "num_heads": 2,
+                "max_epochs": 2,
+                "batch_size": 64,
+                "device": "cpu",
+                "random_state": 0,
+                **params,
+            }
         ),
     )
 
@@ -503,6 +511,38 @@ class TestConcurrency:
         assert est[-1].n_jobs == 3
 
 
+class TestInterrupts:
+    def test_interrupt_in_a_network_epoch_propagates(self, data):
+        interrupted = lstm(callbacks=[_InterruptAfterEpoch()])
+        ens = SoftVotingEnsemble([("xgb", xgb()), ("lstm", interrupted)])
+        fitted = SoftVotingEnsemble([("xgb", xgb()), ("lstm", lstm())]).fit(*data)
+        for est in (ens, fitted.set_params(lstm=interrupted)):  # fit and refit
+            with pytest.raises(KeyboardInterrupt):
+                est.fit(*data)
+            # Neither half of a fit nor the previous model passes as fitted.
+            assert not hasattr(est, "estimators_") and not hasattr(est, "classes_")
+            with pytest.raises(NotFittedError):
+                est.predict(data[0])
+
+    def test_sigint_while_lanes_run_in_threads(self, data):
+        """Ctrl-C reaches the waiting main thread; the network lane stops too."""
+        signaller = _InterruptAfterEpoch(send_sigint=True)
+        ens = SoftVotingEnsemble(
+            [
+                ("xgb", xgb()),
+                ("lstm", lstm(max_epochs=200, callbacks=[signaller])),
+            ],
+            n_jobs=2,
+        )
+        with pytest.raises(KeyboardInterrupt):
+            ens.fit(*data)
+        assert not hasattr(ens, "estimators_")
+        assert signaller.ended.wait(60), "the network lane kept training"
+        assert signaller.thread != threading.main_thread().ident
+        # Interrupted after epoch 1, the lane stopped before epoch 2's first batch.
+        assert signaller.epochs == 2
+
+
 class TestSklearnIntegration:
     def test_nested_params(self, data):
         ens = trees_and_logreg()
@@ -614,6 +654,36 @@ class _SleepyClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+
+class _InterruptAfterEpoch(Callback):
+    """Interrupts the fit after epoch 1 and records where the network stopped.
+
+    ``send_sigint``: send the process a real SIGINT (Python raises it in the
+    main thread) and wait until the ensemble has told this lane to stop;
+    otherwise raise KeyboardInterrupt here, as Ctrl-C in this thread would.
+    Shared, not copied, by ``clone``.
+    """
+
+    def __init__(self, send_sigint=False):
+        self.send_sigint = send_sigint
+        self.ended = threading.Event()
+
+    def __sklearn_clone__(self):
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) != 1:
+            return
+        if not self.send_sigint:
+            raise KeyboardInterrupt
+        self.thread = threading.get_ident()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert current_stop().wait(60)
+
+    def on_train_end(self, net, **kwargs):
+        self.epochs = len(net.history)
+        self.ended.set()
 
 
 def _named(record, ens):

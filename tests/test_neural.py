@@ -8,8 +8,10 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
 
 from sklensemble import AttentionLSTMClassifier, SequenceWindower, TransformerClassifier
 from sklensemble._validation import check_sequences
@@ -254,6 +256,38 @@ class TestErrors:
             small(TransformerClassifier, device="cuda").fit(
                 np.zeros((4, 2)), [0, 1] * 2
             )
+
+
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at the end of an epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+class TestInterrupts:
+    @pytest.mark.parametrize("cls", NETWORKS, ids=lambda c: c.__name__)
+    def test_interrupt_in_an_epoch_propagates_out_of_fit(self, cls, sequences):
+        X, y = sequences
+        clf = small(cls, max_epochs=5, callbacks=[_InterruptAt(2)])
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y)
+        # No 2-epoch network passes for a model.
+        assert not hasattr(clf, "net_") and not hasattr(clf, "classes_")
+        with pytest.raises(NotFittedError):
+            clf.predict(X)
+
+    def test_interrupted_refit_leaves_no_old_model(self, fitted, sequences):
+        clf = clone(fitted).fit(*sequences)
+        clf.set_params(callbacks=[_InterruptAt(1)])
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(*sequences)
+        with pytest.raises(NotFittedError):
+            clf.predict_proba(sequences[0])
 
 
 class TestPersistence:
