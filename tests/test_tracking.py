@@ -690,3 +690,33 @@ def test_autolog_needs_mlflow_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(ImportError, match="pip install 'sklensemble\\[tracking\\]'"):
         tracking.autolog()
+
+
+# -- 4. interrupts -------------------------------------------------------------
+class _InterruptAfterEpoch(Callback):
+    """Raises KeyboardInterrupt, as Ctrl-C would, once the first epoch is done."""
+
+    def on_epoch_end(self, net, **kwargs):
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "autolog", [tracking.autolog, mlflow.sklearn.autolog], ids=["ours", "mlflow"]
+)
+def test_an_interrupted_autologged_fit_is_not_finished(autolog, rows, tmp_path):
+    X, y = rows
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = mlflow.create_experiment("interrupted")
+    mlflow.set_experiment(experiment_id=experiment_id)
+    pipe = tiny_pipeline().set_params(
+        ensemble__lstm__net__callbacks=[_InterruptAfterEpoch()]
+    )
+    autolog(log_models=False, log_datasets=False)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipe.fit(X, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    assert mlflow.active_run() is None
+    runs = mlflow.search_runs([experiment_id], output_format="list")
+    assert [run.info.status for run in runs] == ["FAILED"]
