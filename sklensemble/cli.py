@@ -263,7 +263,8 @@ def main(argv=None):
         # Epoch bars on a terminal only (fold and trial bars have their own).
         with epoch_progress(not args.quiet):
             jobs[args.command](args, say)
-    except (CLIError, _jobs.JobError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (CLIError, _jobs.JobError, ValueError, OSError, KeyError) as exc:
+        # OSError: a file that vanished or a disk that filled up mid-way.
         message = str(exc).strip().strip("'\"") or type(exc).__name__
         print(f"sklensemble: error: {message}", file=sys.stderr)
         return 2
