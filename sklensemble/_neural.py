@@ -119,14 +119,34 @@ def _check_weighted_rows(w, split):
         )
 
 
+class _StopTraining(KeyboardInterrupt):
+    """Early stopping's end of training (skorch's signal is a KeyboardInterrupt)."""
+
+
+class _EarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping, ending training with :class:`_StopTraining`.
+
+    Tells its own stop apart from Ctrl-C, which raises KeyboardInterrupt too.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            if self.misses_ >= self.patience:  # patience exhausted: its own stop
+                raise _StopTraining from None
+            raise
+
+
 class _InterruptibleNet(_WeightedNet):
     """The weighted net, except that Ctrl-C ends ``fit`` with an error.
 
     skorch's ``partial_fit`` catches a ``KeyboardInterrupt`` raised in its
     training loop and returns as if training had finished; here the
     interrupt is recorded in ``fit_loop`` and raised again once skorch's
-    ``on_train_end`` hooks have run. Before each batch the net also stops
-    when the ensemble fit it belongs to was interrupted in another thread.
+    ``on_train_end`` hooks have run. Only early stopping ends training
+    quietly. Before each batch the net also stops when the ensemble fit it
+    belongs to was interrupted in another thread.
     """
 
     _interrupt = None
@@ -134,6 +154,8 @@ class _InterruptibleNet(_WeightedNet):
     def fit_loop(self, *args, **kwargs):
         try:
             return super().fit_loop(*args, **kwargs)
+        except _StopTraining:
+            raise
         except KeyboardInterrupt as exc:
             self._interrupt = exc
             raise
@@ -323,7 +345,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             clip = GradientNormClipping(gradient_clip_value=self.clip_grad_norm)
             callbacks.append(("clip", clip))
         if split is not None:
-            stop = EarlyStopping(patience=self.patience, load_best=True)
+            stop = _EarlyStopping(patience=self.patience, load_best=True)
             callbacks.append(("early_stopping", stop))
         # User hooks run after early stopping has seen the epoch (e.g. the
         # per-epoch pruning of sklensemble.tuning).
@@ -487,9 +509,11 @@ _COMMON_PARAMS_DOC = """
         Extra skorch callbacks (instances or ``(name, callback)`` pairs)
         appended to the net's own (gradient clipping, early stopping), e.g.
         a learning-rate scheduler or the per-epoch pruning hook of
-        :func:`sklensemble.tuning.tune`. ``clone`` copies them (skorch
-        callbacks from their parameters) unless they define
-        ``__sklearn_clone__``.
+        :func:`sklensemble.tuning.tune`. A ``KeyboardInterrupt`` raised by
+        a callback counts as Ctrl-C: it ends ``fit`` with that error instead
+        of ending training quietly as in skorch (``patience`` stops early).
+        ``clone`` copies them (skorch callbacks from their parameters) unless
+        they define ``__sklearn_clone__``.
 """
 
 _COMMON_ATTRIBUTES_DOC = """
