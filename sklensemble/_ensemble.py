@@ -849,9 +849,12 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         sequence member on all of their windows; here each tabular member
         predicts the last row and each sequence member (a Pipeline whose
         earlier steps, such as :class:`SequenceWindower`, only look back)
-        transforms the rows and predicts the last window alone. The result
-        equals ``predict_proba(X)[-1:]`` (to float64 rounding: the networks
-        predict in float64 on the CPU, so a row does not depend on its batch).
+        transforms the rows and predicts the last window alone, in a
+        one-window pass on one torch thread. The result equals
+        ``predict_proba(X)[-1:]`` to 1e-5: the networks compute in float32,
+        and a one-window pass rounds differently from ``predict_proba``'s
+        fixed-size batches (tree members and quantized networks agree
+        exactly).
 
         Parameters
         ----------
@@ -981,15 +984,18 @@ def _last_row_proba(est, X):
     """A member's probabilities for the last row of ``X``, computing only that row.
 
     A Pipeline's earlier steps transform every row (a SequenceWindower returns
-    a view, so this is cheap); its final step then sees the last row alone.
+    a view, so this is cheap); its final step then sees the last row alone,
+    through its own one-row path where it has one (the sequence classifiers'
+    ``_predict_proba_last``: one window, one thread).
     """
     if isinstance(est, Pipeline) and len(est) > 1:
         # Step by step: Pipeline.transform re-checks every step's tags first.
         for _, step in est.steps[:-1]:
             if step is not None and step != "passthrough":
                 X = step.transform(X)
-        return est.steps[-1][1].predict_proba(X[-1:])
-    return est.predict_proba(X[-1:])
+        est = est.steps[-1][1]
+    last = getattr(est, "_predict_proba_last", None)
+    return last(X) if last is not None else est.predict_proba(X[-1:])
 
 
 def _context_rows(est):

@@ -7,6 +7,7 @@ estimator that builds and trains a skorch ``NeuralNetClassifier`` inside
 encoding and tags apply as they do to any scikit-learn classifier.
 """
 
+import copy
 import numbers
 import warnings
 
@@ -34,19 +35,27 @@ from ._validation import (
     tail_rows,
 )
 
-# Rows per forward pass at predict time (bounds the float64 batch in memory).
+# Memory budget of one forward pass at predict time on the CPU (float32
+# activations, estimated by _predict_batch_rows), and the most rows per pass.
+_PREDICT_BATCH_BYTES = 32 * 2**20
 _PREDICT_BATCH_ROWS = 1024
+# Rows per pass are a multiple of this. With a fixed batch shape, a row's
+# float32 result does not depend on its neighbours or its position in the
+# batch for batches of 12 rows or more (measured with 1 to 16 threads); the
+# kernels for fewer rows round by position.
+_PREDICT_ROW_MULTIPLE = 16
+# Activation tensors of the widest layer assumed alive at once in a forward
+# pass (input, output and the attention's intermediates); calibrated so that
+# the estimate exceeds the measured peak (benchmarks/bench_windowing_memory.py).
+_LIVE_TENSORS = 4
+# Layers replaced by int8 dynamically quantized ones in quantize().
+_QUANTIZED_LAYERS = {torch.nn.LSTM, torch.nn.Linear}
 
 
 def _place_module(module, device):
-    """Move ``module`` to ``device`` in its inference precision.
-
-    On the CPU the fitted network predicts in float64 so that a row's
-    probabilities do not depend on which other rows share its batch (float32
-    kernels round differently with batch size); on CUDA it stays float32.
-    """
+    """Move ``module`` to ``device`` in float32, ready for inference."""
     module.to(device)
-    module.double() if device == "cpu" else module.float()
+    module.float()
     return module.eval()
 
 
@@ -171,6 +180,54 @@ class _InterruptibleNet(_WeightedNet):
     def on_batch_begin(self, net, **kwargs):
         super().on_batch_begin(net, **kwargs)
         check_stop()
+
+
+def _predict_batch_rows(module, sequence_length, device):
+    """Rows in every forward pass of ``predict_proba``: a fixed batch shape.
+
+    On the CPU, as many windows as fit ``_PREDICT_BATCH_BYTES``, in
+    multiples of ``_PREDICT_ROW_MULTIPLE``: a window's float32 activations
+    are estimated from the widest layer (a weight matrix's output width,
+    plus one attention score per head and step), with ``_LIVE_TENSORS`` such
+    tensors alive at once. On CUDA the GPU's memory is not the process's:
+    ``_PREDICT_BATCH_ROWS``.
+    """
+    if device != "cpu":
+        return _PREDICT_BATCH_ROWS
+    widest = max((p.shape[0] for p in module.parameters() if p.ndim == 2), default=1)
+    heads = max(
+        (m.num_heads for m in module.modules() if hasattr(m, "num_heads")), default=0
+    )
+    steps = sequence_length
+    per_window = 4 * _LIVE_TENSORS * steps * (widest + heads * steps)
+    rows = _PREDICT_BATCH_BYTES // per_window // _PREDICT_ROW_MULTIPLE
+    return int(
+        np.clip(
+            rows * _PREDICT_ROW_MULTIPLE, _PREDICT_ROW_MULTIPLE, _PREDICT_BATCH_ROWS
+        )
+    )
+
+
+def _quantized_module(module):
+    """A CPU copy of ``module`` with int8 dynamically quantized LSTM/Linear layers.
+
+    Weights are quantized once; activations are quantized on the fly from
+    each forward pass's own range. The attention's projections stay float32
+    (PyTorch does not quantize them dynamically). A Transformer encoder
+    layer's fused fast path reads its linear weights as tensors, which
+    quantized layers hold packed: the copy runs the layer's regular path.
+    """
+    float_copy = _place_module(copy.deepcopy(module), "cpu")
+    with warnings.catch_warnings():
+        # torch.ao announces the migration of eager quantization to torchao.
+        warnings.simplefilter("ignore")
+        quantized = torch.ao.quantization.quantize_dynamic(
+            float_copy, _QUANTIZED_LAYERS, dtype=torch.qint8
+        )
+    for layer in quantized.modules():
+        if isinstance(layer, torch.nn.TransformerEncoderLayer):
+            layer.activation_relu_or_gelu = 0  # the flag that selects the fast path
+    return quantized.eval()
 
 
 class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
@@ -380,6 +437,10 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.
 
+        Every forward pass has the same shape (the last batch is padded), so
+        a row's probabilities do not depend on the other rows it is predicted
+        with; memory stays bounded whatever the number of rows (see Notes).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or ndarray of shape \
@@ -390,6 +451,45 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
+        X = self._check_predict_input(X)
+        # A quantized network scales its activations by each pass's range:
+        # windows go one at a time so that none depends on its neighbours.
+        rows = (
+            1
+            if getattr(self, "quantized_", False)
+            else _predict_batch_rows(self.module_, X.shape[1], self.device_)
+        )
+        proba = np.empty((X.shape[0], len(self.classes_)))
+        shape = (rows, X.shape[1], self._n_inputs())
+        batch = torch.zeros(shape, dtype=torch.float32)
+        buffer = batch.numpy()  # the same memory, refilled for every pass
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], rows):
+                chunk = self._fill_missing(np.asarray(X[start : start + rows]))
+                n_rows = len(chunk)
+                np.copyto(buffer[:n_rows], chunk, casting="unsafe")
+                buffer[n_rows:] = 0.0  # padding of the last pass
+                proba[start : start + n_rows] = self._forward(batch)[:n_rows]
+        return proba
+
+    def _predict_proba_last(self, X):
+        """Probabilities of the last sequence of ``X`` alone: the serving path.
+
+        One window in a one-window pass, without padding it to
+        ``predict_proba``'s batch shape: float32 kernels round a one-row pass
+        differently, so the result equals ``predict_proba(X)[-1:]`` to about
+        1e-6 (documented tolerance 1e-5).
+        """
+        X = self._check_predict_input(X[-1:])
+        with torch.inference_mode():
+            return self._forward(to_tensor(self._fill_missing(np.asarray(X))))
+
+    def _forward(self, batch):
+        """float64 probabilities of a float32 CPU batch (softmax in float64)."""
+        logits = self.module_(batch.to(self.device_))
+        return torch.softmax(logits.double(), dim=1).cpu().numpy()
+
+    def _check_predict_input(self, X):
         check_is_fitted(self)
         X, _ = check_sequences(self, X, reset=False)
         if X.shape[1] != self.sequence_length_in_:
@@ -399,16 +499,35 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
                 f"{self.sequence_length_in_}. Window the data with "
                 f"SequenceWindower(sequence_length={self.sequence_length_in_})."
             )
-        dtype = next(self.module_.parameters()).dtype
-        np_dtype = np.float64 if dtype == torch.float64 else np.float32
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], _PREDICT_BATCH_ROWS):
-                rows = np.asarray(X[start : start + _PREDICT_BATCH_ROWS])
-                batch = to_tensor(self._fill_missing(rows), np_dtype)
-                logits = self.module_(batch.to(self.device_))
-                chunks.append(torch.softmax(logits, dim=1).cpu().numpy())
-        return np.concatenate(chunks).astype(np.float64, copy=False)
+        return X
+
+    def quantize(self):
+        """A copy whose network runs with int8 weights on the CPU, for serving.
+
+        PyTorch's dynamic quantization replaces the LSTM and Linear layers
+        by int8 ones (weights quantized once, activations per forward pass);
+        the attention's projections, normalisations and the softmax stay
+        float32. The copy predicts on the CPU, one window per forward pass
+        (its activation scales would otherwise depend on the other windows
+        of the batch), and this classifier is left unchanged. The copy
+        pickles and saves (:func:`sklensemble.save`) with the float weights
+        and quantizes them again when loaded, which gives the same network.
+
+        Returns
+        -------
+        quantized : classifier of the same class
+            Fitted, with ``quantized_ = True`` and ``device_ = "cpu"``.
+        """
+        check_is_fitted(self)
+        quantized = copy.deepcopy(self)  # through __getstate__: the float net
+        quantized._quantize_in_place()
+        return quantized
+
+    def _quantize_in_place(self):
+        """Run the fitted network quantized, on the CPU (see :meth:`quantize`)."""
+        self.device_ = "cpu"
+        self.quantized_ = True
+        self.module_ = _quantized_module(self.net_.module_)
 
     def predict(self, X):
         """Most probable class for each sequence.
@@ -455,6 +574,8 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         self.net_.module_.load_state_dict(net_state["weights"])
         self.net_.history = net_state["history"]
         self.module_ = _place_module(self.net_.module_, self.device_)
+        if getattr(self, "quantized_", False):
+            self._quantize_in_place()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

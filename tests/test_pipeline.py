@@ -24,8 +24,11 @@ from sklensemble import (
     SoftVotingEnsemble,
     TransformerClassifier,
     XGBoostClassifier,
+    load,
     make_ensemble_pipeline,
     predict_proba_last,
+    quantize_networks,
+    save,
 )
 
 TINY = {
@@ -167,15 +170,40 @@ class TestFitted:
         full = fitted.predict_proba(window)[-1]
         fast = predict_proba_last(fitted, window)
         assert fast.shape == (3,)
-        np.testing.assert_allclose(fast, full, rtol=0, atol=1e-12)
+        # The networks' one-window float32 pass: equal to 1e-5 (documented).
+        np.testing.assert_allclose(fast, full, rtol=0, atol=1e-5)
         # ... and with more rows than the window, still the newest row's answer
         np.testing.assert_allclose(
             predict_proba_last(fitted, X.iloc[-40:]),
             fitted.predict_proba(X.iloc[-40:])[-1],
             rtol=0,
-            atol=1e-12,
+            atol=1e-5,
         )
         assert not np.allclose(predict_proba_last(fitted, X.iloc[-41:-1]), fast)
+
+    def test_quantized_networks_serve_the_last_row(self, fitted, market_rows, tmp_path):
+        X, _ = market_rows
+        quantized = quantize_networks(fitted)
+        ensemble = quantized.named_steps["ensemble"]
+        assert ensemble.named_estimators_["lstm"][-1].quantized_
+        assert not hasattr(
+            fitted.named_steps["ensemble"].estimators_[2][-1], "quantized_"
+        )
+        proba, q_proba = fitted.predict_proba(X), quantized.predict_proba(X)
+        assert q_proba.shape == proba.shape
+        assert (proba.argmax(axis=1) == q_proba.argmax(axis=1)).mean() >= 0.9
+        window = X.iloc[-5:]
+        # Quantized networks predict every window alone: the paths agree.
+        np.testing.assert_allclose(
+            predict_proba_last(quantized, window),
+            quantized.predict_proba(window)[-1],
+            rtol=0,
+            atol=1e-12,
+        )
+        pytest.importorskip("skops")
+        pytest.importorskip("safetensors")
+        loaded = load(save(quantized, tmp_path / "q.sklensemble"))
+        np.testing.assert_array_equal(loaded.predict_proba(X), q_proba)
 
 
 class TestWorkflows:
