@@ -5,8 +5,7 @@ rows x 8 features, then times, call after call in round-robin (so that load
 from other processes spreads evenly over them), the serving fast path and
 each of its parts on the last 60 rows:
 
-- the whole ``predict_proba_last(pipe, rows)``, from a DataFrame and from an
-  ndarray;
+- the whole ``predict_proba_last(pipe, rows)`` (rows: a DataFrame);
 - the scaler's ``transform``; the ensemble's input check;
 - each member's share (a booster's one-row prediction; a network's
   SequenceWindower and its one-window prediction, and inside that the torch
@@ -51,10 +50,8 @@ def parts(pipe, window):
     scaler, ensemble = pipe.named_steps["scaler"], pipe.named_steps["ensemble"]
     scaled = scaler.transform(window)
     checked = ensemble._validate_X(scaled, reset=False)
-    values = window.to_numpy()
     calls = {
-        "predict_proba_last(pipe, DataFrame)": lambda: predict_proba_last(pipe, window),
-        "predict_proba_last(pipe, ndarray)": lambda: predict_proba_last(pipe, values),
+        "predict_proba_last(pipe, rows)": lambda: predict_proba_last(pipe, window),
         "  scaler.transform": lambda: scaler.transform(window),
         "  ensemble input check": lambda: ensemble._validate_X(scaled, reset=False),
     }
@@ -67,7 +64,7 @@ def parts(pipe, window):
             continue
         windower, net = member.steps[0][1], member.steps[-1][1]
         windows = windower.transform(checked)
-        tensor = torch.from_numpy(np.ascontiguousarray(windows[-1:]))
+        tensor = torch.from_numpy(np.array(windows[-1:]))
         calls[f"  {name}: whole member"] = lambda m=member: _last_row_proba(m, checked)
         calls[f"    {name}: SequenceWindower.transform"] = lambda w=windower: (
             w.transform(checked)

@@ -853,8 +853,8 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         one-window pass on one torch thread. The result equals
         ``predict_proba(X)[-1:]`` to 1e-5: the networks compute in float32,
         and a one-window pass rounds differently from ``predict_proba``'s
-        fixed-size batches (tree members and quantized networks agree
-        exactly).
+        fixed-size batches (quantized networks, which predict every window
+        alone, agree to 1e-6).
 
         Parameters
         ----------

@@ -663,7 +663,10 @@ _COMMON_ATTRIBUTES_DOC = """
     net_ : skorch.NeuralNetClassifier
         The trained skorch net; ``net_.history`` holds per-epoch losses.
     module_ : torch.nn.Module
-        The trained torch module (float64 on CPU, float32 on CUDA).
+        The trained torch module, float32 (int8 dynamically quantized
+        layers in a :meth:`quantize` copy).
+    quantized_ : bool
+        Only in a :meth:`quantize` copy: True.
     n_epochs_ : int
         Epochs trained, early stopping included.
 """
@@ -701,8 +704,13 @@ _NOTES_DOC = """
     pads with copies of the first row or with zeros, never NaN, so padding
     is not mistaken for missing data. Infinity is an error.
 
-    On the CPU predictions are computed in float64, so a row's probabilities
-    do not depend on the other rows in its batch. A pickled model stores its
+    Predictions are computed in float32, in forward passes of one fixed
+    number of windows (the last padded): as many as fit a 32 MiB estimate of
+    the activations on the CPU (a multiple of 16), 1,024 on CUDA. For one
+    shape the kernels round a row the same whatever its neighbours and its
+    place in the batch, so a row's probabilities do not depend on the other
+    rows it is predicted with (bit for bit; measured on CPUs with 1 to 16
+    threads), and memory stays bounded. A pickled model stores its
     weights as CPU tensors and restores onto the fitted device, falling back
     to the CPU with a warning where CUDA is absent.
 """

@@ -255,7 +255,9 @@ class TestQuantization:
         _, quantized, X, _ = planted
         full = quantized.predict_proba(X[:30])
         np.testing.assert_array_equal(quantized.predict_proba(X[7:8]), full[7:8])
-        np.testing.assert_array_equal(quantized._predict_proba_last(X[:30]), full[-1:])
+        # The serving path runs on one torch thread: float32 rounding apart.
+        last = quantized._predict_proba_last(X[:30])
+        np.testing.assert_allclose(last, full[-1:], rtol=0, atol=1e-6)
 
     def test_quantized_copy_pickles(self, planted):
         _, quantized, X, _ = planted
@@ -282,9 +284,8 @@ class TestQuantization:
 
 
 def _n_quantized(module):
-    return sum(
-        type(m).__name__.startswith("DynamicQuantized") for m in module.modules()
-    )
+    dynamic = "torch.ao.nn.quantized.dynamic"
+    return sum(type(m).__module__.startswith(dynamic) for m in module.modules())
 
 
 class TestErrors:

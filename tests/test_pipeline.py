@@ -193,12 +193,13 @@ class TestFitted:
         assert q_proba.shape == proba.shape
         assert (proba.argmax(axis=1) == q_proba.argmax(axis=1)).mean() >= 0.9
         window = X.iloc[-5:]
-        # Quantized networks predict every window alone: the paths agree.
+        # Quantized networks predict every window alone: the paths agree to
+        # float32 rounding (one torch thread on the serving path).
         np.testing.assert_allclose(
             predict_proba_last(quantized, window),
             quantized.predict_proba(window)[-1],
             rtol=0,
-            atol=1e-12,
+            atol=1e-6,
         )
         pytest.importorskip("skops")
         pytest.importorskip("safetensors")
