@@ -850,7 +850,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         predicts the last row and each sequence member (a Pipeline whose
         earlier steps, such as :class:`SequenceWindower`, only look back)
         transforms the rows and predicts the last window alone, in a
-        one-window pass on one torch thread. The result equals
+        one-window pass. The result equals
         ``predict_proba(X)[-1:]`` to 1e-5: the networks compute in float32,
         and a one-window pass rounds differently from ``predict_proba``'s
         fixed-size batches (quantized networks, which predict every window
@@ -986,7 +986,7 @@ def _last_row_proba(est, X):
     A Pipeline's earlier steps transform every row (a SequenceWindower returns
     a view, so this is cheap); its final step then sees the last row alone,
     through its own one-row path where it has one (the sequence classifiers'
-    ``_predict_proba_last``: one window, one thread).
+    ``_predict_proba_last``: one window, one forward pass).
     """
     if isinstance(est, Pipeline) and len(est) > 1:
         # Step by step: Pipeline.transform re-checks every step's tags first.

@@ -255,7 +255,7 @@ class TestQuantization:
         _, quantized, X, _ = planted
         full = quantized.predict_proba(X[:30])
         np.testing.assert_array_equal(quantized.predict_proba(X[7:8]), full[7:8])
-        # The serving path runs on one torch thread: float32 rounding apart.
+        # The serving path: the same one-window passes, to float32 rounding.
         last = quantized._predict_proba_last(X[:30])
         np.testing.assert_allclose(last, full[-1:], rtol=0, atol=1e-6)
 

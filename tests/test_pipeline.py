@@ -194,7 +194,7 @@ class TestFitted:
         assert (proba.argmax(axis=1) == q_proba.argmax(axis=1)).mean() >= 0.9
         window = X.iloc[-5:]
         # Quantized networks predict every window alone: the paths agree to
-        # float32 rounding (one torch thread on the serving path).
+        # float32 rounding.
         np.testing.assert_allclose(
             predict_proba_last(quantized, window),
             quantized.predict_proba(window)[-1],
