@@ -8,6 +8,8 @@ run() { echo; echo "\$ $*"; "$python" "$@"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 run benchmarks/bench_training_loop.py
 run benchmarks/bench_windowing_memory.py
+run benchmarks/bench_predict_last.py
+run benchmarks/bench_quantization.py --sizes fast default
 run benchmarks/bench_ensemble_overhead.py
 run benchmarks/bench_pipeline.py --rows 5000 10000 20000 40000 --plot benchmarks/fit_scaling.png
 run benchmarks/bench_pipeline.py --rows 5000 --n-jobs 2 --calls 0

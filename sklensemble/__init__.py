@@ -12,7 +12,7 @@ from ._io import load, save
 from ._neural import AttentionLSTMClassifier, TransformerClassifier
 from ._panel import to_panel
 from ._pipeline import make_ensemble_pipeline
-from ._serving import predict_proba_last
+from ._serving import predict_proba_last, quantize_networks
 from ._splits import PurgedWalkForwardSplit
 from ._windowing import SequenceWindower
 
@@ -29,6 +29,7 @@ __all__ = [
     "XGBoostClassifier",
     "make_ensemble_pipeline",
     "predict_proba_last",
+    "quantize_networks",
     "to_panel",
     "load",
     "save",

@@ -12,8 +12,9 @@ name the member that failed.
 
 import numbers
 import sys
+import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._interrupt import check_stop, current_stop, discard_fit, stop_on
 from ._panel import panel_keys, take_rows
 from ._validation import (
     check_missing_values,
@@ -62,6 +64,7 @@ _PERMUTATION_REPEATS = 3
 _MAX_IMPORTANCE_ROWS = 2000
 # Probabilities are clipped here before taking logs.
 _EPS = 1e-15
+# Why fit needs rows in time order (for the error on a shuffled index).
 # Parameter names through which estimators set their thread count.
 _THREAD_PARAMS = ("n_jobs", "nthread", "nthreads", "num_threads", "num_thread")
 
@@ -204,17 +207,19 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
 
     **Concurrency.** Members run in "lanes": all torch members (final step
     marked ``_torch_member``) share one lane and fit one after another,
-    because they share torch's process-wide random generator and thread
-    pool; every other member has a lane of its own. Up to ``n_jobs`` lanes
-    run at once, so concurrent fitting gives the same models as sequential
-    fitting with the same ``random_state`` values (probabilities may differ
-    in the last digits: thread counts change floating-point summation
-    order). When ``k > 1`` lanes run side by side on ``C`` cores
-    (:func:`joblib.cpu_count`), each member's own threads are capped at
-    ``max(1, C // k)``: thread parameters (``n_jobs``, ``nthread``,
-    ``num_threads``; also inside Pipelines) of the clones are lowered to
-    that value, and ``torch.set_num_threads`` is lowered around the torch
-    lane and restored afterwards. With ``n_jobs=None`` nothing is changed.
+    because each uses all of torch's intra-op threads; every other member
+    has a lane of its own. Up to ``n_jobs`` lanes run at once. The networks
+    draw from private streams of torch's random generators, so concurrent
+    fitting gives them the very same weights and probabilities as
+    sequential fitting with the same ``random_state`` values. When ``k > 1``
+    lanes run side by side on ``C`` cores (:func:`joblib.cpu_count`), the
+    other members' own threads are capped at ``max(1, C // k)``: thread
+    parameters (``n_jobs``, ``nthread``, ``num_threads``; also inside
+    Pipelines) of the clones are lowered to that value (a booster's
+    probabilities may then differ in the last digits: thread counts change
+    floating-point summation order). torch's thread count is never
+    changed: it is process-wide, and a network's floats depend on it. With
+    ``n_jobs=None`` nothing is changed.
 
     Examples
     --------
@@ -359,7 +364,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         fit and reused at predict, where single-row latency matters.
         """
         keys = panel_keys(X)
-        if keys is None:
+        if keys is None:  # panels are ordered by their dates
             check_time_order(X)
         if reset:
             tags = self.__sklearn_tags__().input_tags
@@ -385,7 +390,9 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training rows in time order.
+            Training rows in time order. A DataFrame whose DatetimeIndex
+            (or integer index) decreases somewhere is rejected: its rows
+            were shuffled, e.g. by a search that subsamples them.
         y : array-like of shape (n_samples,)
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -404,7 +411,21 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         -------
         self : object
             The fitted ensemble.
+
+        Notes
+        -----
+        An interrupt (Ctrl-C) raises ``KeyboardInterrupt``, also while
+        members fit in worker threads (their networks stop at the next
+        batch). An interrupted or failed fit leaves the ensemble unfitted,
+        never a mix of new and old members.
         """
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            discard_fit(self)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         names, estimators = self._validate_estimators()
         members = [
@@ -488,25 +509,24 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             for _, est in clones:
                 _cap_threads(est, threads)
         weights = {n: sample_weight if n in receivers else None for n, _ in members}
-        args = [
-            (
-                lane,
-                X,
-                y,
-                weights,
-                threads if _is_torch_lane(lane) else None,
-                self.verbose,
-            )
-            for lane in lanes
-        ]
-        if n_parallel > 1:
-            # Lanes fit the clones in place: they must share this process's
-            # memory even under a process or Dask joblib backend.
-            results = Parallel(n_jobs=n_parallel, require="sharedmem")(
-                delayed(_fit_lane)(*lane_args) for lane_args in args
-            )
-        else:
-            results = [_fit_lane(*lane_args) for lane_args in args]
+        args = [(lane, X, y, weights, self.verbose) for lane in lanes]
+        with _unlogged_member_fits(self):
+            if n_parallel > 1:
+                # Lanes fit the clones in place: they must share this process's
+                # memory even under a process or Dask joblib backend. An
+                # interrupt reaches this (the waiting) thread only: the event
+                # stops the lanes, and those of nested ensembles, at their
+                # next step.
+                stop = current_stop() or threading.Event()
+                try:
+                    results = Parallel(n_jobs=n_parallel, require="sharedmem")(
+                        delayed(_fit_lane)(*lane_args, stop) for lane_args in args
+                    )
+                except BaseException:
+                    stop.set()
+                    raise
+            else:
+                results = [_fit_lane(*lane_args) for lane_args in args]
         times = dict(item for lane_times in results for item in lane_times)
         return [est for _, est in clones], {name: times[name] for name, _ in clones}
 
@@ -829,9 +849,12 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         sequence member on all of their windows; here each tabular member
         predicts the last row and each sequence member (a Pipeline whose
         earlier steps, such as :class:`SequenceWindower`, only look back)
-        transforms the rows and predicts the last window alone. The result
-        equals ``predict_proba(X)[-1:]`` (to float64 rounding: the networks
-        predict in float64 on the CPU, so a row does not depend on its batch).
+        transforms the rows and predicts the last window alone, in a
+        one-window pass. The result equals
+        ``predict_proba(X)[-1:]`` to 1e-5: the networks compute in float32,
+        and a one-window pass rounds differently from ``predict_proba``'s
+        fixed-size batches (quantized networks, which predict every window
+        alone, agree to 1e-6).
 
         Parameters
         ----------
@@ -922,6 +945,15 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
 _UNPATCHED_FIT = SoftVotingEnsemble.fit
 
 
+def _unlogged_member_fits(ensemble):
+    """Keeps MLflow autologging from giving member fits runs of their own."""
+    if "mlflow" in sys.modules:  # tracking is optional: never import it here
+        from .tracking import _member_fits
+
+        return _member_fits(ensemble)
+    return nullcontext()
+
+
 def _is_drop(est):
     return isinstance(est, str) and est == "drop"
 
@@ -952,15 +984,18 @@ def _last_row_proba(est, X):
     """A member's probabilities for the last row of ``X``, computing only that row.
 
     A Pipeline's earlier steps transform every row (a SequenceWindower returns
-    a view, so this is cheap); its final step then sees the last row alone.
+    a view, so this is cheap); its final step then sees the last row alone,
+    through its own one-row path where it has one (the sequence classifiers'
+    ``_predict_proba_last``: one window, one forward pass).
     """
     if isinstance(est, Pipeline) and len(est) > 1:
         # Step by step: Pipeline.transform re-checks every step's tags first.
         for _, step in est.steps[:-1]:
             if step is not None and step != "passthrough":
                 X = step.transform(X)
-        return est.steps[-1][1].predict_proba(X[-1:])
-    return est.predict_proba(X[-1:])
+        est = est.steps[-1][1]
+    last = getattr(est, "_predict_proba_last", None)
+    return last(X) if last is not None else est.predict_proba(X[-1:])
 
 
 def _context_rows(est):
@@ -996,14 +1031,17 @@ def _member_error(name, est, exc):
         return RuntimeError(message)
 
 
-def _fit_lane(lane, X, y, sample_weights, torch_threads, verbose):
+def _fit_lane(lane, X, y, sample_weights, verbose, stop=None):
     """Fit a lane's members one after another; return [(name, seconds)].
 
     ``sample_weights`` maps each member's name to its weights or None.
+    ``stop``, set when the ensemble's fit is interrupted, ends the lane
+    before its next member and its networks before their next batch.
     """
     times = []
-    with _torch_thread_cap(torch_threads):
+    with stop_on(stop or current_stop()):
         for name, est in lane:
+            check_stop()
             start = time.perf_counter()
             try:
                 est.fit(X, y, **_sample_weight_kwargs(est, sample_weights[name]))
@@ -1020,10 +1058,6 @@ def _plan_lanes(members):
     torch_lane = [(n, e) for n, e in members if _is_torch(e)]
     others = [[(n, e)] for n, e in members if not _is_torch(e)]
     return ([torch_lane] if torch_lane else []) + others
-
-
-def _is_torch_lane(lane):
-    return _is_torch(lane[0][1])
 
 
 def _cap_threads(est, threads):
@@ -1045,22 +1079,6 @@ def _cap_threads(est, threads):
             updates[key] = threads
     if updates:
         est.set_params(**updates)
-
-
-@contextmanager
-def _torch_thread_cap(threads):
-    """Lower torch's intra-op threads for the block, then restore them."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(before, threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _native_or_none(est, n_features):

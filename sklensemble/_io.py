@@ -308,8 +308,9 @@ class _TorchPart:
 def _compact(tensor):
     """float32 copy of a float64 tensor that holds float32 values, else itself.
 
-    Networks train in float32 and predict in float64 on the CPU: storing the
-    float32 values loses nothing and halves the file.
+    Networks train and predict in float32; a model unpickled from a version
+    that predicted in float64 may still hold float64 weights of float32
+    values: storing the float32 values loses nothing and halves the file.
     """
     import torch
 

@@ -5,8 +5,10 @@ Each job reads its options from an ``argparse.Namespace`` and reports through
 :class:`JobError` with a one-line message naming the fix.
 """
 
+import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,90 @@ TEST_BLOCK_ROWS = 500
 
 class JobError(Exception):
     """A user error, reported as one line."""
+
+
+# -- output paths -------------------------------------------------------------
+def check_output(path, option, inputs=(), folder=False):
+    """Refuse an output path before any work: the job must be able to write it.
+
+    Refused: one of the job's ``inputs`` (real paths compared, so symlinks and
+    hard links count), an existing directory (or, with ``folder``, an existing
+    file), a missing parent directory, and a place where no file can be
+    created (probed by creating and removing one).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output path given on the command line.
+    option : str
+        The option that named it, e.g. ``"--out"``, for the message.
+    inputs : sequence of (option, path), default=()
+        The job's input files, each with the name of its argument.
+    folder : bool, default=False
+        The output is a folder (the demo's), created here if missing.
+    """
+    path = Path(path)
+    for name, source in inputs:
+        if _same_file(path, source):
+            raise JobError(
+                f"{option} {path} is the {name} file {source}: writing there "
+                f"would destroy it; choose another {option} path"
+            )
+    if folder and path.exists() and not path.is_dir():
+        raise JobError(f"{option} {path} is a file, not a folder; choose a folder")
+    if not folder and path.is_dir():
+        raise JobError(
+            f"{option} {path} is a directory; give a file name inside it, "
+            f"e.g. {path / 'model.skens'}"
+        )
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise JobError(
+            f"{option} {path}: the folder {parent} does not exist; create it "
+            "first or choose another path"
+        )
+    if folder:
+        path.mkdir(exist_ok=True)
+    _probe_writable(path if folder else parent, option, path)
+
+
+def _same_file(path, other):
+    other = Path(other)
+    if path.resolve() == other.resolve():
+        return True
+    try:
+        return path.exists() and other.exists() and os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def _probe_writable(folder, option, path):
+    probe = folder / f".{uuid.uuid4().hex}.probe"
+    try:
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as exc:
+        raise JobError(
+            f"{option} {path}: cannot write in {folder} ({exc.strerror}); "
+            "choose a writable place"
+        ) from None
+
+
+def write_atomically(path, write):
+    """Write ``path`` through ``write(temporary_path)``, then move it into place.
+
+    The temporary file sits beside ``path`` (so ``os.replace`` is atomic) and
+    keeps its suffix (writers choose the format from it). An error or an
+    interrupt removes it, and leaves any previous file at ``path`` as it was.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
 
 
 # -- data -------------------------------------------------------------------
@@ -105,7 +191,7 @@ def features_and_labels(bars, price_column="close", horizon=None, threshold=None
             f"{list(bars.columns)}"
         )
     close = bars[columns[price_column.lower()]]
-    horizon = horizon or LABELS["horizon"]
+    horizon = LABELS["horizon"] if horizon is None else horizon
     if threshold is None:
         label_kwargs = dict(
             volatility_window=LABELS["volatility_window"],
@@ -137,9 +223,9 @@ def build_pipeline(args, say):
     from . import make_ensemble_pipeline
 
     preset = resolve_preset(args.preset, args.device, say)
-    length = args.sequence_length or (
-        60 if preset == "default" else FAST_SEQUENCE_LENGTH
-    )
+    length = args.sequence_length
+    if length is None:
+        length = 60 if preset == "default" else FAST_SEQUENCE_LENGTH
     pipe = make_ensemble_pipeline(
         preset=preset,
         sequence_length=length,
@@ -199,15 +285,15 @@ def evaluate(pipe, X, y, close, args, say):
 
 
 def save_model(pipe, path):
-    """Safe format (no pickle) when available, else joblib."""
+    """Safe format (no pickle) when available, else joblib; both atomically."""
     try:
         from . import save
     except ImportError:
         import joblib
 
-        joblib.dump(pipe, path)
+        write_atomically(path, lambda temporary: joblib.dump(pipe, temporary))
         return "joblib"
-    save(pipe, path)
+    save(pipe, path)  # replaces the file atomically itself
     return "safe"
 
 
@@ -288,8 +374,7 @@ def write_plots(out, predictions, pipe, y, say):
 
 def _save(fig, path):
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=110))
 
 
 def log_to_mlflow(uri, params, summary, artifacts, say):
@@ -376,7 +461,7 @@ def demo(args, say):
 
     start = time.perf_counter()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output(out, "--out", folder=True)
     bars = load_sp500()
     say(
         f"S&P 500 daily bars {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d} "
@@ -397,8 +482,10 @@ def demo(args, say):
     kind = save_model(pipe, model_path)
     artifacts = [model_path]
     if results is not None:
-        results.to_csv(out / "walk_forward.csv", index=False)
-        predictions.to_csv(out / "predictions.csv")
+        write_atomically(
+            out / "walk_forward.csv", lambda t: results.to_csv(t, index=False)
+        )
+        write_atomically(out / "predictions.csv", predictions.to_csv)
         artifacts += [out / "walk_forward.csv"]
         artifacts += write_plots(out, predictions, pipe, y, say)
     uri = args.tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
@@ -444,6 +531,7 @@ def training_data(args):
 
 
 def fit(args, say):
+    check_output(args.out, "--out", [("data", args.data)])
     X, y, close = training_data(args)
     pipe, _, length = build_pipeline(args, say)
     _check_rows(X, length, args.cv)
@@ -455,6 +543,9 @@ def fit(args, say):
 
 
 def predict(args, say):
+    if args.out:
+        inputs = [("model", args.model), ("data", args.data)]
+        check_output(args.out, "--out", inputs)
     pipe = load_model(args.model, args.allow_pickle)
     table = read_table(args.data, args.instrument)
     expected = getattr(pipe, "feature_names_in_", None)
@@ -485,7 +576,7 @@ def predict(args, say):
             file=sys.stderr,
         )
     if args.out:
-        frame.to_csv(args.out)
+        write_atomically(args.out, frame.to_csv)
         say(f"{len(frame)} predictions written to {args.out}")
     else:
         frame.to_csv(sys.stdout)
@@ -513,9 +604,9 @@ def tune(args, say):
 
     X, y, _ = training_data(args)
     pipe, _, length = build_pipeline(args, say)
-    n_splits = max(args.cv, 2)
+    n_splits = args.cv
     _check_rows(X, length, n_splits)
-    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    objectives = args.objectives
     cv = PurgedWalkForwardSplit(n_splits=n_splits, purge=args.horizon)
     say(f"Tuning: {args.trials} trials, objectives {objectives}, {n_splits} folds ...")
     result = run_study(

@@ -7,6 +7,7 @@ estimator that builds and trains a skorch ``NeuralNetClassifier`` inside
 encoding and tags apply as they do to any scikit-learn classifier.
 """
 
+import copy
 import numbers
 import warnings
 
@@ -22,8 +23,10 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, GradientNormClipping, LRScheduler
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
+from ._interrupt import check_stop, discard_fit
 from ._modules import AttentionLSTM, TransformerEncoderNet
 from ._progress import EpochProgress, epochs_enabled
+from ._torch_state import GeneratorStream, global_generators_locked
 from ._validation import (
     check_sequences,
     check_time_order,
@@ -32,19 +35,27 @@ from ._validation import (
     tail_rows,
 )
 
-# Rows per forward pass at predict time (bounds the float64 batch in memory).
+# Memory budget of one forward pass at predict time on the CPU (float32
+# activations, estimated by _predict_batch_rows), and the most rows per pass.
+_PREDICT_BATCH_BYTES = 32 * 2**20
 _PREDICT_BATCH_ROWS = 1024
+# Rows per pass are a multiple of this. With a fixed batch shape, a row's
+# float32 result does not depend on its neighbours or its position in the
+# batch for batches of 12 rows or more (measured with 1 to 16 threads); the
+# kernels for fewer rows round by position.
+_PREDICT_ROW_MULTIPLE = 16
+# Activation tensors of the widest layer assumed alive at once in a forward
+# pass (input, output and the attention's intermediates); calibrated so that
+# the estimate exceeds the measured peak (benchmarks/bench_windowing_memory.py).
+_LIVE_TENSORS = 4
+# Layers replaced by int8 dynamically quantized ones in quantize().
+_QUANTIZED_LAYERS = {torch.nn.LSTM, torch.nn.Linear}
 
 
 def _place_module(module, device):
-    """Move ``module`` to ``device`` in its inference precision.
-
-    On the CPU the fitted network predicts in float64 so that a row's
-    probabilities do not depend on which other rows share its batch (float32
-    kernels round differently with batch size); on CUDA it stays float32.
-    """
+    """Move ``module`` to ``device`` in float32, ready for inference."""
     module.to(device)
-    module.double() if device == "cpu" else module.float()
+    module.float()
     return module.eval()
 
 
@@ -117,9 +128,15 @@ def _check_weighted_rows(w, split):
         )
 
 
-class _TailEarlyStopping(EarlyStopping):
-    """skorch's early stopping that may not stop before ``min_epochs``.
+class _StopTraining(KeyboardInterrupt):
+    """Early stopping's end of training (skorch's signal is a KeyboardInterrupt)."""
 
+
+class _EarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping that ends training with :class:`_StopTraining`
+    and may not stop before ``min_epochs``.
+
+    Tells its own stop apart from Ctrl-C, which raises KeyboardInterrupt too.
     The best epoch is tracked (and restored) from the first epoch on; only
     the stop waits, so that a plateau in the first epochs, where recurrent
     networks often sit before they find an order-dependent signal, does not
@@ -134,16 +151,102 @@ class _TailEarlyStopping(EarlyStopping):
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
-            pass  # decided below, where min_epochs is known
+            if self.misses_ != self.patience:  # not skorch's own stop: Ctrl-C
+                raise
+        # skorch stops only when the misses reach patience exactly; past
+        # min_epochs a longer run of misses stops too.
         if self.misses_ >= self.patience and len(net.history) >= self.min_epochs:
-            raise KeyboardInterrupt
+            raise _StopTraining
+
+
+class _InterruptibleNet(_WeightedNet):
+    """The weighted net, except that Ctrl-C ends ``fit`` with an error.
+
+    skorch's ``partial_fit`` catches a ``KeyboardInterrupt`` raised in its
+    training loop and returns as if training had finished; here the
+    interrupt is recorded in ``fit_loop`` and raised again once skorch's
+    ``on_train_end`` hooks have run. Only early stopping ends training
+    quietly. Before each batch the net also stops when the ensemble fit it
+    belongs to was interrupted in another thread.
+    """
+
+    _interrupt = None
+
+    def fit_loop(self, *args, **kwargs):
+        try:
+            return super().fit_loop(*args, **kwargs)
+        except _StopTraining:
+            raise
+        except KeyboardInterrupt as exc:
+            self._interrupt = exc
+            raise
+
+    def partial_fit(self, *args, **kwargs):
+        self._interrupt = None
+        super().partial_fit(*args, **kwargs)
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None:
+            raise interrupt
+        return self
+
+    def on_batch_begin(self, net, **kwargs):
+        super().on_batch_begin(net, **kwargs)
+        check_stop()
+
+
+def _predict_batch_rows(module, sequence_length, device):
+    """Rows in every forward pass of ``predict_proba``: a fixed batch shape.
+
+    On the CPU, as many windows as fit ``_PREDICT_BATCH_BYTES``, in
+    multiples of ``_PREDICT_ROW_MULTIPLE``: a window's float32 activations
+    are estimated from the widest layer (a weight matrix's output width,
+    plus one attention score per head and step), with ``_LIVE_TENSORS`` such
+    tensors alive at once. On CUDA the GPU's memory is not the process's:
+    ``_PREDICT_BATCH_ROWS``.
+    """
+    if device != "cpu":
+        return _PREDICT_BATCH_ROWS
+    widest = max((p.shape[0] for p in module.parameters() if p.ndim == 2), default=1)
+    heads = max(
+        (m.num_heads for m in module.modules() if hasattr(m, "num_heads")), default=0
+    )
+    steps = sequence_length
+    per_window = 4 * _LIVE_TENSORS * steps * (widest + heads * steps)
+    rows = _PREDICT_BATCH_BYTES // per_window // _PREDICT_ROW_MULTIPLE
+    return int(
+        np.clip(
+            rows * _PREDICT_ROW_MULTIPLE, _PREDICT_ROW_MULTIPLE, _PREDICT_BATCH_ROWS
+        )
+    )
+
+
+def _quantized_module(module):
+    """A CPU copy of ``module`` with int8 dynamically quantized LSTM/Linear layers.
+
+    Weights are quantized once; activations are quantized on the fly from
+    each forward pass's own range. The attention's projections stay float32
+    (PyTorch does not quantize them dynamically). A Transformer encoder
+    layer's fused fast path reads its linear weights as tensors, which
+    quantized layers hold packed: the copy runs the layer's regular path.
+    """
+    float_copy = _place_module(copy.deepcopy(module), "cpu")
+    with warnings.catch_warnings():
+        # torch.ao announces the migration of eager quantization to torchao.
+        warnings.simplefilter("ignore")
+        quantized = torch.ao.quantization.quantize_dynamic(
+            float_copy, _QUANTIZED_LAYERS, dtype=torch.qint8
+        )
+    for layer in quantized.modules():
+        if isinstance(layer, torch.nn.TransformerEncoderLayer):
+            layer.activation_relu_or_gelu = 0  # the flag that selects the fast path
+    return quantized.eval()
 
 
 class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
     """Shared fit/predict/pickling logic of the two network classifiers."""
 
-    # The ensemble runs members marked like this one after another: they share
-    # torch's process-wide random generator and thread pool.
+    # The ensemble runs members marked like this one after another: each
+    # would use every intra-op thread of torch.
     _torch_member = True
 
     _parameter_constraints = {
@@ -184,7 +287,10 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         validate for early stopping, and the ``validation_gap`` rows before
         them neither train nor validate; the weights of the best validation
         epoch are restored at the end, or, with ``refit_full=True``, a new
-        network trains on all rows for that many epochs.
+        network trains on all rows for that many epochs. An interrupt
+        (Ctrl-C) during training raises ``KeyboardInterrupt`` and, like any
+        failed fit, leaves the classifier unfitted: a partly trained network
+        never passes for a model.
 
         Parameters
         ----------
@@ -206,6 +312,13 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         self : object
             The fitted classifier.
         """
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            discard_fit(self)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_architecture()
         check_time_order(X)
@@ -249,12 +362,15 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
 
     def _train(self, dataset, seed, split, n_epochs):
         """A new skorch net trained on ``dataset`` for at most ``n_epochs``."""
-        with torch.random.fork_rng(devices=self._cuda_devices()):
-            # A private seed: fitting neither depends on nor moves the
-            # caller's global torch random state.
-            torch.manual_seed(seed)
-            net = self._make_net(self._n_inputs(), seed, split, n_epochs)
-            net.fit(dataset, y=None)
+        # A private stream of torch's global generators: the fit draws the
+        # same numbers whatever runs beside it, and leaves the caller's
+        # global random state where it was.
+        stream = GeneratorStream(seed, self._cuda_devices())
+        net = self._make_net(self._n_inputs(), seed, split, n_epochs)
+        with stream.active():
+            net.initialize()
+        with stream.during_training_passes(net.module_):
+            net.partial_fit(dataset, y=None)  # fit() would initialize again
         return net
 
     @staticmethod
@@ -329,7 +445,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             )
             callbacks.append(("lr_schedule", schedule))
         if split is not None:
-            stop = _TailEarlyStopping(
+            stop = _EarlyStopping(
                 min_epochs=self.min_epochs, patience=self.patience, load_best=True
             )
             callbacks.append(("early_stopping", stop))
@@ -338,7 +454,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         callbacks.extend(self.callbacks or [])
         if epochs_enabled():  # a terminal bar, never a parameter
             callbacks.append(("progress", EpochProgress(type(self).__name__)))
-        return _WeightedNet(
+        return _InterruptibleNet(
             module,
             **{f"module__{key}": value for key, value in module_kwargs.items()},
             # Per-sequence losses, weighted by the net (sample x class weight).
@@ -366,6 +482,10 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.
 
+        Every forward pass has the same shape (the last batch is padded), so
+        a row's probabilities do not depend on the other rows it is predicted
+        with; memory stays bounded whatever the number of rows (see Notes).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or ndarray of shape \
@@ -376,6 +496,45 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
+        X = self._check_predict_input(X)
+        # A quantized network scales its activations by each pass's range:
+        # windows go one at a time so that none depends on its neighbours.
+        rows = (
+            1
+            if getattr(self, "quantized_", False)
+            else _predict_batch_rows(self.module_, X.shape[1], self.device_)
+        )
+        proba = np.empty((X.shape[0], len(self.classes_)))
+        shape = (rows, X.shape[1], self._n_inputs())
+        batch = torch.zeros(shape, dtype=torch.float32)
+        buffer = batch.numpy()  # the same memory, refilled for every pass
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], rows):
+                chunk = self._fill_missing(np.asarray(X[start : start + rows]))
+                n_rows = len(chunk)
+                np.copyto(buffer[:n_rows], chunk, casting="unsafe")
+                buffer[n_rows:] = 0.0  # padding of the last pass
+                proba[start : start + n_rows] = self._forward(batch)[:n_rows]
+        return proba
+
+    def _predict_proba_last(self, X):
+        """Probabilities of the last sequence of ``X`` alone: the serving path.
+
+        One window in a one-window pass, without padding it to
+        ``predict_proba``'s batch shape: float32 kernels round a one-row pass
+        differently, so the result equals ``predict_proba(X)[-1:]`` to about
+        1e-6 (documented tolerance 1e-5).
+        """
+        X = self._check_predict_input(X[-1:])
+        with torch.inference_mode():
+            return self._forward(to_tensor(self._fill_missing(np.asarray(X))))
+
+    def _forward(self, batch):
+        """float64 probabilities of a float32 CPU batch (softmax in float64)."""
+        logits = self.module_(batch.to(self.device_))
+        return torch.softmax(logits.double(), dim=1).cpu().numpy()
+
+    def _check_predict_input(self, X):
         check_is_fitted(self)
         X, _ = check_sequences(self, X, reset=False)
         if X.shape[1] != self.sequence_length_in_:
@@ -385,16 +544,35 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
                 f"{self.sequence_length_in_}. Window the data with "
                 f"SequenceWindower(sequence_length={self.sequence_length_in_})."
             )
-        dtype = next(self.module_.parameters()).dtype
-        np_dtype = np.float64 if dtype == torch.float64 else np.float32
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], _PREDICT_BATCH_ROWS):
-                rows = np.asarray(X[start : start + _PREDICT_BATCH_ROWS])
-                batch = to_tensor(self._fill_missing(rows), np_dtype)
-                logits = self.module_(batch.to(self.device_))
-                chunks.append(torch.softmax(logits, dim=1).cpu().numpy())
-        return np.concatenate(chunks).astype(np.float64, copy=False)
+        return X
+
+    def quantize(self):
+        """A copy whose network runs with int8 weights on the CPU, for serving.
+
+        PyTorch's dynamic quantization replaces the LSTM and Linear layers
+        by int8 ones (weights quantized once, activations per forward pass);
+        the attention's projections, normalisations and the softmax stay
+        float32. The copy predicts on the CPU, one window per forward pass
+        (its activation scales would otherwise depend on the other windows
+        of the batch), and this classifier is left unchanged. The copy
+        pickles and saves (:func:`sklensemble.save`) with the float weights
+        and quantizes them again when loaded, which gives the same network.
+
+        Returns
+        -------
+        quantized : classifier of the same class
+            Fitted, with ``quantized_ = True`` and ``device_ = "cpu"``.
+        """
+        check_is_fitted(self)
+        quantized = copy.deepcopy(self)  # through __getstate__: the float net
+        quantized._quantize_in_place()
+        return quantized
+
+    def _quantize_in_place(self):
+        """Run the fitted network quantized, on the CPU (see :meth:`quantize`)."""
+        self.device_ = "cpu"
+        self.quantized_ = True
+        self.module_ = _quantized_module(self.net_.module_)
 
     def predict(self, X):
         """Most probable class for each sequence.
@@ -435,12 +613,14 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         if net_state is None:
             return
         self.device_ = loadable_device(self.device_)
-        with torch.random.fork_rng(devices=[]):
+        with global_generators_locked():
             self.net_ = self._make_net(self._n_inputs(), 0, None)
             self.net_.initialize()
         self.net_.module_.load_state_dict(net_state["weights"])
         self.net_.history = net_state["history"]
         self.module_ = _place_module(self.net_.module_, self.device_)
+        if getattr(self, "quantized_", False):
+            self._quantize_in_place()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -508,8 +688,9 @@ _COMMON_PARAMS_DOC = """
         ``"cuda:N"``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout and batch shuffling. CPU fits
-        with the same seed are bit-for-bit identical; the caller's global
-        torch random state is left untouched.
+        with the same seed and torch thread count are bit-for-bit identical,
+        also when other fits run in other threads; the caller's global torch
+        random state is left untouched.
     verbose : int, default=0
         0 is silent; 1 or more prints one line of losses per epoch.
     callbacks : list or None, default=None
@@ -518,8 +699,10 @@ _COMMON_PARAMS_DOC = """
         early stopping), e.g. the per-epoch pruning hook of
         :func:`sklensemble.tuning.tune`, or a learning-rate scheduler of
         your own (with ``lr_schedule="constant"``). With ``refit_full`` they
-        run in both fits. ``clone`` copies them (skorch
-        callbacks from their parameters) unless they define
+        run in both fits. A ``KeyboardInterrupt`` raised by a callback counts
+        as Ctrl-C: it ends ``fit`` with that error instead of ending training
+        quietly as in skorch (``patience`` stops early). ``clone`` copies
+        them (skorch callbacks from their parameters) unless they define
         ``__sklearn_clone__``.
 """
 
@@ -550,7 +733,10 @@ _COMMON_ATTRIBUTES_DOC = """
         The trained skorch net; ``net_.history`` holds per-epoch losses
         (training losses only after a ``refit_full`` refit).
     module_ : torch.nn.Module
-        The trained torch module (float64 on CPU, float32 on CUDA).
+        The trained torch module, float32 (int8 dynamically quantized
+        layers in a :meth:`quantize` copy).
+    quantized_ : bool
+        Only in a :meth:`quantize` copy: True.
     n_epochs_ : int
         Epochs the final network trained: where early stopping stopped, or
         ``best_epoch_`` after a ``refit_full`` refit.
@@ -593,8 +779,13 @@ _NOTES_DOC = """
     pads with copies of the first row or with zeros, never NaN, so padding
     is not mistaken for missing data. Infinity is an error.
 
-    On the CPU predictions are computed in float64, so a row's probabilities
-    do not depend on the other rows in its batch. A pickled model stores its
+    Predictions are computed in float32, in forward passes of one fixed
+    number of windows (the last padded): as many as fit a 32 MiB estimate of
+    the activations on the CPU (a multiple of 16), 1,024 on CUDA. For one
+    shape the kernels round a row the same whatever its neighbours and its
+    place in the batch, so a row's probabilities do not depend on the other
+    rows it is predicted with (bit for bit; measured on CPUs with 1 to 16
+    threads), and memory stays bounded. A pickled model stores its
     weights as CPU tensors and restores onto the fitted device, falling back
     to the CPU with a warning where CUDA is absent.
 """

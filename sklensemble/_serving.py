@@ -1,8 +1,13 @@
-"""predict_proba_last: one prediction per new bar, computing only that bar."""
+"""Serving: one prediction per new bar, and int8 networks for the CPU."""
+
+import copy
 
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from ._ensemble import SoftVotingEnsemble
+from ._io import _estimators
+from ._neural import _SequenceClassifierBase
 
 
 def predict_proba_last(model, X):
@@ -58,3 +63,50 @@ def predict_proba_last(model, X):
         if step is not None and step != "passthrough":
             X = step.transform(X)
     return final.predict_proba_last(X)[0]
+
+
+def quantize_networks(model):
+    """Copy of a fitted model whose sequence networks run with int8 weights.
+
+    Every fitted :class:`AttentionLSTMClassifier` and
+    :class:`TransformerClassifier` in ``model`` (a Pipeline, a
+    SoftVotingEnsemble, a network itself) is replaced, in a deep copy, by its
+    :meth:`~AttentionLSTMClassifier.quantize` copy: LSTM and Linear layers
+    with int8 weights, run on the CPU. Boosters, scalers and the given model
+    are unchanged. The copy pickles and saves (:func:`sklensemble.save`) like
+    the model; it predicts each window in its own forward pass, so its
+    ``predict_proba`` is slower on many rows and its
+    :func:`predict_proba_last` is the serving path it is meant for. How its
+    accuracy and latency compare with float: ``docs/estimators.md``.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        For example a fitted :func:`make_ensemble_pipeline`.
+
+    Returns
+    -------
+    quantized : estimator
+        The copy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklensemble import AttentionLSTMClassifier, quantize_networks
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(100, 5, 3))
+    >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    >>> clf = AttentionLSTMClassifier(hidden_size=8, num_layers=1, num_heads=2,
+    ...                               max_epochs=2, random_state=0).fit(X, y)
+    >>> quantized = quantize_networks(clf)
+    >>> quantized.quantized_, quantized.predict_proba(X[:2]).shape
+    (True, (2, 2))
+    """
+    check_is_fitted(model)
+    quantized = copy.deepcopy(model)
+    for estimator in _estimators(quantized):
+        if isinstance(estimator, _SequenceClassifierBase) and hasattr(
+            estimator, "module_"
+        ):
+            estimator._quantize_in_place()
+    return quantized

@@ -344,13 +344,16 @@ def _check_gap(n_before_tail, gap, validation_fraction, n_total, unit):
 
 
 def check_time_order(X):
-    """Raise a ValueError unless X's DatetimeIndex, if any, strictly increases.
+    """Raise a ValueError unless X's time order, where its index shows one, holds.
 
     Windows and validation tails take a single series' rows in the order
     given, so shuffled or repeated dates would build windows and tails from
-    the wrong rows. Only a plain :class:`pandas.DatetimeIndex` is checked:
-    arrays carry no dates, and a panel's MultiIndex may come in any row
-    order (its rows are ordered by their dates, per instrument).
+    the wrong rows. A plain :class:`pandas.DatetimeIndex` must strictly
+    increase; an integer index (what shuffling a default ``RangeIndex``
+    leaves, e.g. ``HalvingGridSearchCV``'s ``resource="n_samples"``) must not
+    decrease. Arrays carry no order to check, and a panel's MultiIndex may
+    come in any row order (its rows are ordered by their dates, per
+    instrument).
 
     Examples
     --------
@@ -364,11 +367,23 @@ def check_time_order(X):
     ValueError: The rows of X are not in time order: row 1 (2024-01-02 ...
     """
     index = getattr(X, "index", None)
-    if not isinstance(index, pd.DatetimeIndex) or (
-        index.is_monotonic_increasing and index.is_unique
+    if isinstance(index, pd.DatetimeIndex):
+        if index.is_monotonic_increasing and index.is_unique:
+            return
+    elif (
+        isinstance(index, pd.Index)
+        and not isinstance(index, pd.MultiIndex)
+        and pd.api.types.is_integer_dtype(index.dtype)
     ):
+        if index.is_monotonic_increasing:
+            return
+    else:
         return
-    bad = int(np.flatnonzero(np.diff(index.asi8) <= 0)[0]) + 1
+    values = np.asarray(index)
+    if isinstance(index, pd.DatetimeIndex):
+        bad = int(np.flatnonzero(values[1:] <= values[:-1])[0]) + 1
+    else:  # repeated integers are allowed, only a step back is refused
+        bad = int(np.flatnonzero(values[1:] < values[:-1])[0]) + 1
     if index[bad] == index[bad - 1]:
         raise ValueError(
             f"The rows of X repeat the date {index[bad]} (rows {bad - 1} and "
@@ -381,7 +396,10 @@ def check_time_order(X):
         f"The rows of X are not in time order: row {bad} ({index[bad]}) comes "
         f"after row {bad - 1} ({index[bad - 1]}). Windows and validation tails "
         "take the rows in the order given; sort them by date first, e.g. "
-        "X = X.sort_index() (and y = y.loc[X.index])."
+        "X = X.sort_index() (and y = y.loc[X.index]). Searches that subsample "
+        "rows shuffle them (HalvingGridSearchCV's default resource='n_samples'"
+        "): budget network epochs instead, e.g. "
+        "resource='ensemble__lstm__net__max_epochs' (docs/tuning.md)."
     )
 
 

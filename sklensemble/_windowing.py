@@ -15,6 +15,9 @@ from sklearn.utils.validation import (
 from ._panel import panel_keys
 from ._validation import check_time_order
 
+# The containers scikit-learn's set_output names; windows keep their 3D form.
+_OUTPUT_CONTAINERS = frozenset({"default", "pandas", "polars", None})
+
 
 def make_windows(X, sequence_length, padding="edge"):
     """Return the look-back windows of ``X`` as a read-only strided view.
@@ -176,9 +179,14 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     would materialise every window.
 
     Windows only look backwards: row ``i`` never sees rows after ``i``.
-    Rows are taken in the order given, so pass them in time order: a
-    DataFrame whose :class:`~pandas.DatetimeIndex` does not strictly
-    increase is refused with a ValueError.
+    Rows are taken in the order given, so pass them in time order. A
+    DataFrame whose DatetimeIndex (or integer index) decreases somewhere is
+    rejected with a ``ValueError``; an array carries no time, so its order
+    cannot be checked.
+
+    The output is 3D, so ``set_output(transform="pandas")`` and a global
+    ``transform_output="pandas"`` are accepted and leave it as it is (see
+    :meth:`set_output`).
 
     **Panels.** Given a panel (a DataFrame with an ``(instrument, date)`` or
     ``(date, instrument)`` MultiIndex, or a long table with an instrument
@@ -272,7 +280,7 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         """(feature rows of X, panel keys or None)."""
         keys = panel_keys(X, self.instrument, self.date)
         if keys is None:
-            check_time_order(X)
+            check_time_order(X)  # a panel is windowed in date order
         elif keys.columns is not None:
             X = X[keys.columns]  # long form: the keys are not features
         return X, keys
@@ -327,6 +335,37 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     def fit_transform(self, X, y=None):
         """Fit to X, then return its windows (see :meth:`transform`)."""
         return self.fit(X, y).transform(X)
+
+    def set_output(self, *, transform=None):
+        """Accept an output container setting; the windows stay 3D.
+
+        A DataFrame is 2D, so windows have no DataFrame form: whatever
+        ``transform`` (or a global ``sklearn.set_config(transform_output=...)``)
+        asks for, :meth:`transform` returns the float32 ndarray view, or a
+        :class:`PanelWindows` for a panel. The method exists so that
+        ``Pipeline.set_output`` and direct calls work; the steps before the
+        windower still give DataFrames, whose feature names it records.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Accepted and ignored.
+
+        Returns
+        -------
+        self : SequenceWindower
+
+        Raises
+        ------
+        ValueError
+            If ``transform`` is not one of the values above.
+        """
+        if transform not in _OUTPUT_CONTAINERS:
+            raise ValueError(
+                f"transform must be one of {sorted(_OUTPUT_CONTAINERS - {None})} "
+                f"or None, got {transform!r}."
+            )
+        return self
 
     def get_feature_names_out(self, input_features=None):
         """Names of the last axis of the windows: the input feature names.

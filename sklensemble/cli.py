@@ -1,10 +1,14 @@
 """Command line: ``sklensemble demo | fit | predict | tune`` (or ``python -m``).
 
-Every user error (a missing file or column, too few rows, non-numeric data)
-is one line on stderr and exit code 2, never a traceback.
+Every user error (a missing file or column, too few rows, non-numeric data,
+an option out of range, an output path that cannot or must not be written)
+is one line on stderr and exit code 2, never a traceback; options and output
+paths are checked before any work. Ctrl-C is one line and exit code 130, and
+writes nothing: outputs are replaced atomically, only once complete.
 """
 
 import argparse
+import math
 import sys
 
 from . import _jobs
@@ -15,36 +19,119 @@ class CLIError(Exception):
     """A user error: printed as one line, exit code 2."""
 
 
-def _add_model_options(parser):
+# Exit code of a run ended by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+# What an interrupted command leaves behind, for its one-line message.
+_INTERRUPTED = {
+    "fit": "no model written",
+    "predict": "no predictions written",
+}
+
+
+# -- option types: argparse reports their errors naming the option (exit 2) --
+def _integer(minimum, maximum=None):
+    """An integer option in ``[minimum, maximum]``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number, got {text!r}"
+            ) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(minimum, inclusive=True):
+    """A finite float option, ``>= minimum`` (or ``> minimum``)."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number, got {text!r}"
+            ) from None
+        low = value >= minimum if inclusive else value > minimum
+        if not (math.isfinite(value) and low):
+            bound = f"{'>=' if inclusive else '>'} {minimum}"
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {bound}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+def _device(text):
+    from ._validation import resolve_device
+
+    try:
+        resolve_device(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
+    return text
+
+
+def _path(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
+def _objectives(text):
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated names such as balanced_accuracy,fit_time, "
+            f"got {text!r}"
+        )
+    return names
+
+
+def _add_model_options(parser, min_folds=0):
     parser.add_argument(
         "--preset",
         choices=["auto", "fast", "default"],
         default="auto",
         help="network sizes; auto = default on CUDA, fast on CPU",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N"
+    )
     parser.add_argument(
         "--sequence-length",
-        type=int,
+        type=_integer(1),
         default=None,
-        help="look-back window of the sequence members",
+        help="look-back window of the sequence members (default: 60 with the "
+        "default preset, 20 with the fast one)",
     )
     parser.add_argument(
-        "--cv", type=int, default=4, help="walk-forward folds (0: none)"
+        "--cv",
+        type=_integer(min_folds),
+        default=4,
+        help="walk-forward folds" + (" (0: none)" if min_folds == 0 else ""),
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=_integer(0, 2**32 - 1), default=0, help="random seed"
+    )
 
 
 def _add_label_options(parser):
     parser.add_argument(
         "--horizon",
-        type=int,
+        type=_integer(1),
         default=_jobs.LABELS["horizon"],
         help="bars ahead of the forward return that labels a bar",
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=_number(0),
         default=None,
         help="fixed hold band (return fraction); default: volatility-scaled band",
     )
@@ -77,7 +164,12 @@ def build_parser():
     )
     _add_model_options(demo)
     _add_label_options(demo)
-    demo.add_argument("--out", default="sklensemble-demo", help="output folder")
+    demo.add_argument(
+        "--out",
+        type=_path,
+        default="sklensemble-demo",
+        help="output folder (created if missing; its parent must exist)",
+    )
     demo.add_argument(
         "--tracking-uri",
         default=None,
@@ -97,7 +189,12 @@ def build_parser():
     _add_model_options(fit)
     _add_label_options(fit)
     _add_panel_option(fit)
-    fit.add_argument("--out", required=True, help="model file to write")
+    fit.add_argument(
+        "--out",
+        type=_path,
+        required=True,
+        help="model file to write (replaced only once the fit has finished)",
+    )
     _add_output_options(fit)
 
     tune = commands.add_parser(
@@ -112,10 +209,13 @@ def build_parser():
     )
     target.add_argument("--label-column", help="feature input: the labels' column")
     _add_panel_option(tune)
-    tune.add_argument("--trials", type=int, default=20, help="trials to run here")
+    tune.add_argument(
+        "--trials", type=_integer(1), default=20, help="trials to run here"
+    )
     tune.add_argument(
         "--objectives",
-        default="balanced_accuracy",
+        type=_objectives,
+        default=("balanced_accuracy",),
         help="comma-separated, e.g. balanced_accuracy,fit_time",
     )
     tune.add_argument(
@@ -125,8 +225,10 @@ def build_parser():
         "(e.g. sqlite:///study.db or postgresql://...)",
     )
     tune.add_argument("--study", default=None, help="study name (with --storage)")
-    tune.add_argument("--timeout", type=float, default=None, help="seconds")
-    _add_model_options(tune)
+    tune.add_argument(
+        "--timeout", type=_number(0, inclusive=False), default=None, help="seconds"
+    )
+    _add_model_options(tune, min_folds=2)
     _add_label_options(tune)
     _add_output_options(tune)
 
@@ -134,7 +236,9 @@ def build_parser():
     predict.add_argument("model", help="a model written by 'sklensemble fit'")
     predict.add_argument("data", help="CSV or Parquet file")
     _add_panel_option(predict)
-    predict.add_argument("--out", default=None, help="CSV file (default: stdout)")
+    predict.add_argument(
+        "--out", type=_path, default=None, help="CSV file (default: stdout)"
+    )
     predict.add_argument(
         "--allow-pickle",
         action="store_true",
@@ -159,10 +263,18 @@ def main(argv=None):
         # Epoch bars on a terminal only (fold and trial bars have their own).
         with epoch_progress(not args.quiet):
             jobs[args.command](args, say)
-    except (CLIError, _jobs.JobError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (CLIError, _jobs.JobError, ValueError, OSError, KeyError) as exc:
+        # OSError: a file that vanished or a disk that filled up mid-way.
         message = str(exc).strip().strip("'\"") or type(exc).__name__
         print(f"sklensemble: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        outcome = _INTERRUPTED.get(args.command)
+        print(
+            "sklensemble: interrupted" + (f"; {outcome}" if outcome else ""),
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     return 0
 
 

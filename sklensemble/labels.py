@@ -355,7 +355,9 @@ def _known_at(index, positions):
         values = pd.array(index.to_numpy()[np.maximum(positions, 0)], dtype="Int64")
         values[missing] = pd.NA
         return values
-    return index.take(positions, allow_fill=True, fill_value=None)
+    # Index.where fills with the index's own missing value (NaT for dates);
+    # take(..., allow_fill=True) would take the last row on pandas 2.
+    return index.take(np.maximum(positions, 0)).where(~missing)
 
 
 def triple_barrier_labels(

@@ -65,6 +65,9 @@ _HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
+# What the pyfunc model's predict returns, chosen per request through the
+# "predict_method" param of its signature (default chosen at log time).
+_PREDICT_METHODS = ("predict", "predict_proba", "predict_proba_last")
 # Features shown in the importance plot (the CSV has all of them).
 _MAX_PLOTTED_FEATURES = 30
 _VERSIONED = (
@@ -80,7 +83,10 @@ _VERSIONED = (
     "mlflow",
 )
 # Set by autolog(); read by the hook in SoftVotingEnsemble.fit.
-_OPTIONS = {"log_ensemble_details": True, "log_importances": True}
+_OPTIONS = {"log_ensemble_details": True, "log_importances": False, "log_plots": True}
+# The git state per working directory, read once per process: two git
+# processes per fit cost more than the rest of the tags together.
+_GIT_STATES = {}
 
 
 class TrackingWarning(UserWarning):
@@ -100,7 +106,8 @@ def autolog(
     *,
     log_input_examples=True,
     log_ensemble_details=True,
-    log_importances=True,
+    log_importances=False,
+    log_plots=True,
     disable=False,
     **kwargs,
 ):
@@ -129,10 +136,17 @@ def autolog(
         Let :class:`~sklensemble.SoftVotingEnsemble` log its details
         (member metrics, learning curves, reproducibility tags, plots) to
         the active run; applies to manual runs too.
-    log_importances : bool, default=True
-        Include the feature-importance plot and table. For network members
-        this measures permutation importances on the validation tail (see
-        the ensemble's ``importance``), which costs predictions.
+    log_importances : bool, default=False
+        Measure the permutation importances the fit did not (network
+        members, see the ensemble's ``importance``) for the
+        feature-importance table and plot: ``3 x n_features`` predictions
+        of each network on the validation tail, which can cost more than
+        the rest of the tracking together. When False, the table holds the
+        importances the fit already has (the boosters' own, and any
+        measured with ``importance="fit"``); the others are empty.
+    log_plots : bool, default=True
+        Render the confusion-matrix (and importance) plots; rendering with
+        matplotlib costs a fraction of a second per fit.
     disable : bool, default=False
         Turn autologging off again (the ensemble's details for manual runs
         follow ``log_ensemble_details``), and MLflow's HTTP settings with it.
@@ -173,6 +187,7 @@ def autolog(
     _OPTIONS.update(
         log_ensemble_details=bool(log_ensemble_details),
         log_importances=bool(log_importances),
+        log_plots=bool(log_plots),
     )
     _hold_http_limits("autolog", not disable)
     generate = getattr(mlflow_sklearn, "_gen_estimators_to_patch", None)
@@ -230,6 +245,7 @@ def log_model(
     format="pickle",
     input_example=None,
     signature=None,
+    predict_method="predict",
     **kwargs,
 ):
     """Log a model to the active MLflow run, optionally registering a version.
@@ -257,6 +273,14 @@ def log_model(
         signature when ``signature`` is None).
     signature : mlflow.models.ModelSignature or None, default=None
         Input and output schema; inferred from ``input_example`` if None.
+    predict_method : {"predict", "predict_proba", "predict_proba_last"}, \
+            default="predict"
+        Safe format only: what the served model (``mlflow.pyfunc`` and
+        ``mlflow models serve``) returns when a request does not choose:
+        class labels, a table of probabilities with one ``proba_<class>``
+        column per class, or that table's row for the last input row alone
+        (see :func:`save_model`). A request chooses with
+        ``params={"predict_method": ...}``.
     **kwargs
         Passed to :func:`mlflow.sklearn.log_model` (pickle) or
         :meth:`mlflow.models.Model.log` (safe), e.g. ``pip_requirements``.
@@ -277,6 +301,13 @@ def log_model(
     """
     if format not in ("pickle", "safe"):
         raise ValueError(f"format must be 'pickle' or 'safe', got {format!r}.")
+    _check_predict_method(predict_method)
+    if format == "pickle" and predict_method != "predict":
+        raise ValueError(
+            "predict_method applies to format='safe' only: MLflow's scikit-learn "
+            "flavour serves class labels. Log with format='safe' to serve "
+            "probabilities."
+        )
     _import_mlflow()
     if format == "pickle":
         import mlflow.sklearn
@@ -300,6 +331,7 @@ def log_model(
         model=model,
         input_example=input_example,
         signature=signature,
+        predict_method=predict_method,
         **kwargs,
     )
 
@@ -314,6 +346,7 @@ def save_model(
     metadata=None,
     pip_requirements=None,
     extra_pip_requirements=None,
+    predict_method="predict",
 ):
     """Save a model as an MLflow model directory in the safe format.
 
@@ -321,6 +354,18 @@ def save_model(
     an ``MLmodel`` file with an ``sklensemble`` flavour and a
     ``python_function`` flavour whose loader is this module, the input
     example, and pip/conda/python environment files.
+
+    The pyfunc model answers each request with what its ``predict_method``
+    param asks for (declared in the signature's params, with
+    ``predict_method`` as its default):
+
+    * ``"predict"``: the class labels, one per row;
+    * ``"predict_proba"``: a DataFrame with one column per class, in the
+      order of ``classes_``, named ``proba_<class>`` (``proba_buy``,
+      ``proba_hold``, ``proba_sell``), one row per input row;
+    * ``"predict_proba_last"``: the same columns, one row: the last input
+      row's probabilities, computed for that row alone (see
+      :func:`sklensemble.predict_proba_last`).
 
     Parameters
     ----------
@@ -340,14 +385,23 @@ def save_model(
     pip_requirements, extra_pip_requirements : list of str, default=None
         Override or extend the default requirements (the installed versions
         of sklensemble and its dependencies).
+    predict_method : {"predict", "predict_proba", "predict_proba_last"}, \
+            default="predict"
+        What a request that does not choose gets (see above). The inferred
+        output schema is that method's; a ``signature`` without params
+        gets the ``predict_method`` param added.
 
     Examples
     --------
     >>> from sklensemble import tracking
     >>> tracking.save_model(pipe, "exported_model")  # doctest: +SKIP
-    >>> mlflow.pyfunc.load_model("exported_model").predict(X[-60:])[-1]
-    ... # doctest: +SKIP
+    >>> served = mlflow.pyfunc.load_model("exported_model")  # doctest: +SKIP
+    >>> served.predict(X[-60:])[-1]  # doctest: +SKIP
     'buy'
+    >>> served.predict(X[-60:], params={"predict_method": "predict_proba_last"})
+    ... # doctest: +SKIP
+       proba_buy  proba_hold  proba_sell
+    0   0.412...    0.301...    0.286...
     """
     _import_mlflow()
     import yaml
@@ -367,6 +421,7 @@ def save_model(
     from . import __version__
     from ._io import save
 
+    _check_predict_method(predict_method)
     path = os.fspath(path)
     if os.path.exists(path):
         raise FileExistsError(f"{path} already exists; choose a new directory.")
@@ -375,9 +430,10 @@ def save_model(
     save(model, os.path.join(path, _MODEL_FILE))
     example = _save_example(mlflow_model, input_example, path)
     if signature is None and example is not None:
-        signature = _infer_signature_from_input_example(example, _PyfuncModel(model))
-    if signature is not None:
-        mlflow_model.signature = signature
+        signature = _infer_signature_from_input_example(
+            example, _PyfuncModel(model, predict_method)
+        )
+    mlflow_model.signature = _with_predict_method_param(signature, predict_method)
     if metadata is not None:
         mlflow_model.metadata = metadata
     pyfunc.add_to_model(
@@ -386,6 +442,7 @@ def save_model(
         data=_MODEL_FILE,
         conda_env=_CONDA_ENV_FILE_NAME,
         python_env=_PYTHON_ENV_FILE_NAME,
+        model_config={"predict_method": predict_method},
     )
     mlflow_model.add_flavor(
         FLAVOR_NAME, data=_MODEL_FILE, format="safe", sklensemble_version=__version__
@@ -462,24 +519,77 @@ def load_model(model_uri, *, device=None, allow_pickle=False):
 
 
 class _PyfuncModel:
-    """What ``mlflow.pyfunc`` serves: ``predict`` returns class labels."""
+    """What ``mlflow.pyfunc`` serves: labels or named probabilities.
 
-    def __init__(self, model):
+    ``predict`` answers with the method the request's ``predict_method``
+    param names, else with the one chosen when the model was logged.
+    """
+
+    def __init__(self, model, predict_method="predict"):
         self.model = model
+        self.predict_method = predict_method
 
     def get_raw_model(self):
         """The sklensemble model (for ``predict_proba`` and the rest)."""
         return self.model
 
     def predict(self, data, params=None):
-        return self.model.predict(data)
+        method = (params or {}).get("predict_method") or self.predict_method
+        if method not in _PREDICT_METHODS:
+            from mlflow.exceptions import MlflowException
+
+            raise MlflowException.invalid_parameter_value(
+                f"predict_method must be one of {', '.join(_PREDICT_METHODS)}; "
+                f"got {method!r}."
+            )
+        if method == "predict":
+            return self.model.predict(data)
+        if method == "predict_proba":
+            proba = self.model.predict_proba(data)
+        else:
+            from ._serving import predict_proba_last
+
+            proba = predict_proba_last(self.model, data)[np.newaxis]
+        return _proba_frame(proba, self.model.classes_)
+
+
+def _proba_frame(proba, classes):
+    """Probabilities as a DataFrame with one ``proba_<class>`` column per class."""
+    import pandas as pd
+
+    return pd.DataFrame(proba, columns=[f"proba_{c}" for c in classes])
+
+
+def _check_predict_method(predict_method):
+    if predict_method not in _PREDICT_METHODS:
+        raise ValueError(
+            f"predict_method must be one of {', '.join(_PREDICT_METHODS)}; "
+            f"got {predict_method!r}."
+        )
+
+
+def _with_predict_method_param(signature, predict_method):
+    """``signature`` with the ``predict_method`` param (default: the given one).
+
+    A signature that declares params of its own is kept as it is.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    params = ParamSchema([ParamSpec("predict_method", "string", predict_method)])
+    if signature is None:
+        return ModelSignature(params=params)
+    if signature.params is None:
+        signature.params = params
+    return signature
 
 
 def _load_pyfunc(path, model_config=None):
     """pyfunc loader of the safe format (``loader_module`` in ``MLmodel``)."""
     from ._io import load
 
-    return _PyfuncModel(load(path))
+    method = (model_config or {}).get("predict_method", "predict")
+    return _PyfuncModel(load(path), method)
 
 
 def _default_requirements():
@@ -529,19 +639,19 @@ def _log_ensemble_fit(ensemble, X, y, sample_weight):
     )
     payload.collect("learning curves", _learning_curves, ensemble)
     payload.collect("reproducibility tags", _reproducibility_tags, ensemble, X, y)
-    if held_out is not None:
+    if held_out is not None and _OPTIONS["log_plots"]:
         payload.collect("confusion matrix", _confusion_matrix_png, ensemble, *held_out)
-    if _OPTIONS["log_importances"]:
-        table = payload.collect(
-            "feature importances",
-            _importance_table,
-            ensemble,
-            X,
-            y,
-            sample_weight,
-        )
-        if table is not None:
-            payload.collect("feature importance plot", _importance_png, table)
+    table = payload.collect(
+        "feature importances",
+        _importance_table,
+        ensemble,
+        X,
+        y,
+        sample_weight,
+        _OPTIONS["log_importances"],
+    )
+    if table is not None and _OPTIONS["log_plots"]:
+        payload.collect("feature importance plot", _importance_png, table)
     payload.send(run_id, uri)
 
 
@@ -642,6 +752,38 @@ def _outermost_fit():
                 outermost = owner
         frame = frame.f_back
     return outermost
+
+
+@contextlib.contextmanager
+def _member_fits(ensemble):
+    """Fits of the ensemble's members within, never logged as runs of their own.
+
+    Under ``mlflow.sklearn.autolog()`` a bare ensemble's fit is not patched
+    (only :func:`autolog` adds sklensemble's classes), so each member that is
+    a scikit-learn Pipeline would be an outermost patched fit and get a run
+    of its own. Within this block the ensemble is the outermost training
+    session, with no logged children, as a patched fit would be. MLflow has
+    no public way to open one: its private session class is used here and
+    in :func:`_outermost_fit` only. Nothing happens when scikit-learn
+    autologging is off or a patched fit already encloses this one.
+    """
+    module = sys.modules.get("mlflow.sklearn")
+    session = getattr(module, "_SklearnTrainingSession", None)
+    try:
+        from mlflow.utils.autologging_utils import autologging_is_disabled
+
+        needed = (
+            session is not None
+            and not session._session_stack
+            and not autologging_is_disabled("sklearn")
+        )
+    except Exception:  # tracking must never cost the fit
+        needed = False
+    if not needed:
+        yield
+        return
+    with session(ensemble, allow_children=False):
+        yield
 
 
 def _member_metrics(payload, ensemble, X, y, sample_weight):
@@ -835,7 +977,18 @@ def _hash_array(h, array):
 
 
 def _git_state():
-    """(commit, dirty) of the git work tree around the current directory."""
+    """(commit, dirty) of the git work tree around the current directory.
+
+    Read once per process and directory (see ``_GIT_STATES``): a later
+    commit or edit in the same process is not seen.
+    """
+    cwd = os.getcwd()
+    if cwd not in _GIT_STATES:
+        _GIT_STATES[cwd] = _read_git_state()
+    return _GIT_STATES[cwd]
+
+
+def _read_git_state():
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -870,17 +1023,19 @@ def _confusion_matrix_png(payload, ensemble, y_true, proba):
     payload.files["confusion_matrix_val.png"] = _png(fig)
 
 
-def _importance_table(payload, ensemble, X, y, sample_weight):
+def _importance_table(payload, ensemble, X, y, sample_weight, measure):
     """Each member's importances and their combination, as CSV; the table.
 
-    Permutation importances the fit did not measure (``importance="auto"``)
-    are measured on the tail of the training rows at hand: the ensemble
-    keeps no rows to measure them later.
+    With ``measure``, permutation importances the fit did not measure
+    (``importance="auto"``) are measured on the tail of the training rows at
+    hand: the ensemble keeps no rows to measure them later. Without, a
+    member lacking importances has an empty column, and the combination is
+    left out.
     """
     from ._panel import panel_keys
 
     importances = ensemble._importances
-    if ensemble.importance is not None:
+    if measure and ensemble.importance is not None:
         keys = panel_keys(X)
         dates = None if keys is None else keys.date
         importances = ensemble._tail_importances(

@@ -17,6 +17,7 @@ Three ways to tune, from the most standard to the most complete:
 Optuna is an optional dependency: ``pip install "sklensemble[tuning]"``.
 """
 
+import ast
 import copy
 import difflib
 import math
@@ -58,7 +59,7 @@ from ._neural import AttentionLSTMClassifier, TransformerClassifier
 from ._splits import purge_validation_tails
 from ._windowing import SequenceWindower
 
-__all__ = ["TuningResult", "default_search_space", "tune"]
+__all__ = ["TuningResult", "decode_params", "default_search_space", "tune"]
 
 # Attention heads are drawn from these, restricted to the divisors of every
 # width choice, so that any combination OptunaSearchCV samples is valid.
@@ -133,7 +134,9 @@ def default_search_space(pipe):
     -----
     Optuna recommends categorical choices of ``None``, bool, int, float and
     str for persistent storages; the weight tuples are not. :func:`tune`
-    encodes them as strings (so any storage works); with ``OptunaSearchCV``
+    stores them as their text, e.g. ``"(1, 2, 1, 1)"`` (so any storage works
+    and no warning is raised); :func:`decode_params` turns the parameters
+    of a stored trial back into ``set_params`` form. With ``OptunaSearchCV``
     keep the default in-memory study.
 
     Examples
@@ -301,7 +304,8 @@ class _Space:
 
     Categorical choices that are not None/bool/int/float/str (weight tuples)
     are suggested as their ``repr`` and decoded back, so that every Optuna
-    storage can persist them.
+    storage can persist them; :func:`decode_params` decodes the literal ones
+    without this object.
     """
 
     def __init__(self, space, pipe):
@@ -334,6 +338,54 @@ class _Space:
             else value
             for name, value in params.items()
         }
+
+
+def decode_params(params):
+    """Parameters of a stored trial, as ``set_params`` takes them.
+
+    :func:`tune` stores categorical choices that Optuna cannot persist
+    (tuples such as the ensemble's weight settings, lists, dicts) as their
+    ``repr``. A study read back without :class:`TuningResult` (another
+    worker, ``optuna.load_study``, the Optuna dashboard) holds that text;
+    this function turns it back into the value. A string is decoded when
+    it is exactly the ``repr`` of a tuple, list or dict literal; every other
+    value is returned unchanged. Choices that are not literals (estimators,
+    arrays) stay text: use :meth:`TuningResult.params_of` for those.
+
+    Parameters
+    ----------
+    params : dict of str to object
+        For example ``optuna.load_study(...).best_params`` or a trial's
+        ``params``.
+
+    Returns
+    -------
+    params : dict of str to object
+        A new dict, ready for ``pipe.set_params(**params)``.
+
+    Examples
+    --------
+    >>> from sklensemble.tuning import decode_params
+    >>> decode_params({"ensemble__weights": "(1, 2, 1, 1)", "clf__C": 0.5})
+    {'ensemble__weights': (1, 2, 1, 1), 'clf__C': 0.5}
+    >>> decode_params({"ensemble__weights": "auto"})
+    {'ensemble__weights': 'auto'}
+    """
+    return {name: _decode_value(value) for name, value in params.items()}
+
+
+def _decode_value(value):
+    if not isinstance(value, str) or not value.startswith(("(", "[", "{")):
+        return value
+    try:
+        decoded = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return value
+    # Only an exact round trip: a string that merely looks like a literal
+    # (other spacing, a set, an expression) was a string choice.
+    if isinstance(decoded, (tuple, list, dict)) and repr(decoded) == value:
+        return decoded
+    return value
 
 
 def _check_param_name(name, valid):
@@ -1059,7 +1111,9 @@ def tune(
         ``None`` keeps the study in memory. A database URL
         (``"sqlite:///study.db"``, PostgreSQL, MySQL) or an Optuna storage
         (``JournalStorage``) lets several processes or machines share one
-        study through the same ``study_name``.
+        study through the same ``study_name``. Tuple choices (the
+        ensemble's weight settings) are stored as text; read a stored
+        study's parameters with :func:`decode_params`.
     study_name : str or None, default=None
         Name of the study; an existing study of that name in ``storage`` is
         loaded and continued.
@@ -1067,7 +1121,10 @@ def tune(
         Trials run at the same time: in threads of this process, or, inside
         ``joblib.parallel_backend("dask")``, as Dask tasks sharing the study
         through ``storage`` (in-memory studies move to the Dask scheduler).
-        Parallel runs are not reproducible.
+        Parallel runs may propose other trials than a sequential run (the
+        sampler sees results in another order); in threads a configuration
+        scores as in a sequential run (seeded networks do not depend on what
+        fits beside them).
     random_state : int, RandomState instance or None, default=None
         Seeds the default sampler: with ``n_jobs=1`` and a seeded ``pipe``,
         the same seed gives the same trials.

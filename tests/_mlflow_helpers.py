@@ -32,7 +32,9 @@ def restored_mlflow_state():
             os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
         else:
             os.environ["MLFLOW_EXPERIMENT_ID"] = saved["MLFLOW_EXPERIMENT_ID"]
-        tracking._OPTIONS.update(log_ensemble_details=True, log_importances=True)
+        tracking._OPTIONS.update(
+            log_ensemble_details=True, log_importances=False, log_plots=True
+        )
 
 
 def free_port():

@@ -1,11 +1,19 @@
 """The command line: the demo, fit and predict jobs, and one-line errors."""
 
+import os
+import select
+import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import sklensemble
 from sklensemble import _jobs, make_ensemble_pipeline
 from sklensemble.cli import main
 from sklensemble.datasets import make_synthetic_market
@@ -306,3 +314,254 @@ def test_log_to_mlflow_failure_is_one_line_and_bounded(
     else:
         assert retries == [1]
     assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 7  # MLflow's default again
+
+
+# -- Ctrl-C ------------------------------------------------------------------
+# The command line in a child process, with a pipeline of one network that
+# trains for up to 10,000 epochs and prints "epoch N" as each epoch begins.
+CHILD = """
+import sys
+from skorch.callbacks import Callback
+from sklensemble import _jobs, make_ensemble_pipeline
+from sklensemble.cli import main
+
+class Announce(Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        print("epoch", len(net.history), flush=True)
+
+def build(args, say):
+    pipe = make_ensemble_pipeline(
+        preset="fast", sequence_length=5, device="cpu", random_state=0
+    ).set_params(
+        ensemble__xgboost="drop",
+        ensemble__lightgbm="drop",
+        ensemble__transformer="drop",
+        ensemble__lstm__net__max_epochs=10_000,
+        ensemble__lstm__net__validation_fraction=None,
+        ensemble__lstm__net__callbacks=[Announce()],
+    )
+    return pipe, "fast", 5
+
+_jobs.build_pipeline = build
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _wait_for_line(process, prefix, timeout=300):
+    """Read the child's stdout until a line starts with ``prefix``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if not ready:
+            continue
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the child exited: {process.communicate()[1]}")
+        if line.startswith(prefix):
+            return
+    raise AssertionError(f"no line {prefix!r} from the child in {timeout}s")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_an_epoch_exits_130_and_keeps_the_old_model(bars_csv, tmp_path):
+    model = tmp_path / "model.skens"
+    model.write_bytes(b"the previous good model")
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    command = [sys.executable, str(script), "fit", str(bars_csv)]
+    command += ["--target-from", "close", "--cv", "0", "--out", str(model)]
+    env = {**os.environ, "PYTHONPATH": str(Path(sklensemble.__file__).parents[1])}
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        _wait_for_line(process, "epoch 2")  # epoch 1 done: training is under way
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130
+    assert err == "sklensemble: interrupted; no model written\n"
+    assert model.read_bytes() == b"the previous good model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["child.py", "model.skens"]
+
+
+# -- output paths --------------------------------------------------------------
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fails the test if a job gets as far as reading data or building a model."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the job started working before checking its paths")
+
+    for name in ("build_pipeline", "read_table", "load_model"):
+        monkeypatch.setattr(_jobs, name, refuse)
+    monkeypatch.setattr("sklensemble.datasets.load_sp500", refuse)
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A folder where no file can be created (read-only sysfs for root)."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)
+    elif Path("/sys/kernel").is_dir():
+        yield Path("/sys")
+    else:  # pragma: no cover
+        pytest.skip("no unwritable folder for root here")
+
+
+def _one_error_line(capsys, *fragments):
+    err = capsys.readouterr().err
+    assert err.startswith("sklensemble: error: ") and err.count("\n") == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+@pytest.mark.parametrize("via_symlink", [False, True], ids=["path", "symlink"])
+def test_fit_refuses_to_overwrite_its_data(via_symlink, tmp_path, capsys, no_work):
+    data = tmp_path / "data.csv"
+    data.write_text("date,close\n2020-01-01,1\n")
+    out = data
+    if via_symlink:
+        out = tmp_path / "link.skens"
+        out.symlink_to(data)
+    command = ["fit", str(data), "--target-from", "close", "--out", str(out)]
+    assert main(command) == 2
+    _one_error_line(capsys, f"--out {out} is the data file", "choose another")
+    assert data.read_text() == "date,close\n2020-01-01,1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["data.csv"] + (["link.skens"] if via_symlink else [])
+    )
+
+
+@pytest.mark.parametrize("target", ["model", "data"])
+def test_predict_refuses_to_overwrite_its_inputs(target, tmp_path, capsys, no_work):
+    paths = {"model": tmp_path / "m.skens", "data": tmp_path / "bars.csv"}
+    for path in paths.values():
+        path.write_bytes(b"precious")
+    command = ["predict", str(paths["model"]), str(paths["data"])]
+    assert main([*command, "--out", str(paths[target])]) == 2
+    _one_error_line(capsys, f"is the {target} file")
+    assert all(path.read_bytes() == b"precious" for path in paths.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.csv", "m.skens"]
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("{tmp}", "is a directory; give a file name inside it"),
+        ("{tmp}/missing/m.skens", "missing does not exist; create it first"),
+        ("{unwritable}/m.skens", "cannot write in"),
+    ],
+    ids=["directory", "missing-parent", "unwritable"],
+)
+def test_fit_refuses_bad_out_before_the_work(
+    out, message, bars_csv, tmp_path, unwritable_dir, capsys, no_work
+):
+    out = out.format(tmp=tmp_path, unwritable=unwritable_dir)
+    command = ["fit", str(bars_csv), "--target-from", "close", "--out", out]
+    assert main(command) == 2
+    _one_error_line(capsys, f"--out {out}", message)
+    assert not [p for p in tmp_path.iterdir() if p.name != unwritable_dir.name]
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("{tmp}/file", "is a file, not a folder"),
+        ("{tmp}/missing/demo", "missing does not exist"),
+    ],
+)
+def test_demo_refuses_bad_out_folders_before_the_work(
+    out, message, tmp_path, capsys, no_work
+):
+    (tmp_path / "file").write_text("kept")
+    out = out.format(tmp=tmp_path)
+    assert main(["demo", "--out", out]) == 2
+    _one_error_line(capsys, f"--out {out}", message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert (tmp_path / "file").read_text() == "kept"
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, OSError])
+def test_predict_writes_its_csv_atomically(
+    failure, bars_csv, tmp_path, monkeypatch, capsys
+):
+    """A write that fails half-way leaves the old file and no temporary one."""
+    from sklearn.linear_model import LogisticRegression
+
+    bars = pd.read_csv(bars_csv, index_col=0)
+    model = LogisticRegression().fit(bars, np.arange(len(bars)) % 2)
+    monkeypatch.setattr(_jobs, "load_model", lambda *args, **kwargs: model)
+    written = pd.DataFrame.to_csv
+
+    def fail_half_way(frame, path, *args, **kwargs):
+        written(frame.head(3), path, *args, **kwargs)
+        assert Path(path).exists() and Path(path).parent == tmp_path
+        raise failure("disk full" if failure is OSError else None)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fail_half_way)
+    out = tmp_path / "predictions.csv"
+    out.write_text("previous predictions")
+    command = ["predict", str(tmp_path / "m.skens"), str(bars_csv), "--out", str(out)]
+    (tmp_path / "m.skens").write_bytes(b"a model")
+    if failure is KeyboardInterrupt:
+        assert main(command) == 130
+        assert capsys.readouterr().err.endswith(
+            "sklensemble: interrupted; no predictions written\n"
+        )
+    else:
+        assert main(command) == 2
+        _one_error_line(capsys, "disk full")
+    assert out.read_text() == "previous predictions"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.skens", "predictions.csv"]
+
+
+# -- option values ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "command, option, value, message",
+    [
+        ("fit", "--cv", "-1", "must be >= 0, got -1"),
+        ("fit", "--cv", "two", "expected a whole number, got 'two'"),
+        ("fit", "--sequence-length", "0", "must be >= 1, got 0"),
+        ("fit", "--horizon", "0", "must be >= 1, got 0"),
+        ("fit", "--seed", "-1", "must be in [0, 4294967295], got -1"),
+        ("fit", "--threshold", "-0.01", "must be a finite number >= 0"),
+        ("fit", "--threshold", "nan", "must be a finite number >= 0, got nan"),
+        ("fit", "--device", "tpu", "device must be 'auto', 'cpu', 'cuda'"),
+        ("fit", "--out", "", "expected a path, got an empty string"),
+        ("demo", "--horizon", "-2", "must be >= 1, got -2"),
+        ("tune", "--cv", "1", "must be >= 2, got 1"),
+        ("tune", "--trials", "0", "must be >= 1, got 0"),
+        ("tune", "--timeout", "0", "must be a finite number > 0, got 0"),
+        ("tune", "--objectives", "log_loss,", "expected comma-separated names"),
+        ("predict", "--out", " ", "expected a path"),
+    ],
+)
+def test_bad_option_values_name_the_option(
+    command, option, value, message, tmp_path, capsys, no_work
+):
+    argv = {
+        "fit": ["fit", "d.csv", "--label-column", "y", "--out", "m.skens"],
+        "tune": ["tune", "d.csv", "--label-column", "y"],
+        "demo": ["demo", "--out", str(tmp_path / "demo")],
+        "predict": ["predict", "m.skens", "d.csv"],
+    }[command]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, f"{option}={value}"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {option}: {message}" in err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())

@@ -1,7 +1,9 @@
 """Tests for SoftVotingEnsemble."""
 
+import os
 import pickle
 import re
+import signal
 import threading
 import time
 
@@ -15,11 +17,13 @@ import xgboost
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import make_classification
 from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from skorch.callbacks import Callback
 
 import sklensemble._ensemble as ensemble_module
 from sklensemble import (
@@ -30,6 +34,7 @@ from sklensemble import (
     XGBoostClassifier,
 )
 from sklensemble._ensemble import _cap_threads, _context_rows, _simplex_log_loss_weights
+from sklensemble._interrupt import current_stop
 from sklensemble._validation import tail_split
 
 
@@ -51,17 +56,20 @@ def lgbm(**params):
     )
 
 
-def lstm():
+def lstm(**params):
     return make_pipeline(
         SequenceWindower(5),
         AttentionLSTMClassifier(
-            hidden_size=8,
-            num_layers=1,
-            num_heads=2,
-            max_epochs=2,
-            batch_size=64,
-            device="cpu",
-            random_state=0,
+            **{
+                "hidden_size": 8,
+                "num_layers": 1,
+                "num_heads": 2,
+                "max_epochs": 2,
+                "batch_size": 64,
+                "device": "cpu",
+                "random_state": 0,
+                **params,
+            }
         ),
     )
 
@@ -437,9 +445,13 @@ class TestConcurrency:
         sequential = build(None).fit(X, y)
         concurrent = build(3).fit(X, y)
         np.testing.assert_array_equal(concurrent.predict(X), sequential.predict(X))
-        # Thread counts change float summation order, nothing more.
+        # Boosters' thread caps change float summation order, nothing more.
         np.testing.assert_allclose(
             concurrent.predict_proba(X), sequential.predict_proba(X), atol=1e-6
+        )
+        np.testing.assert_array_equal(
+            concurrent.named_estimators_["lstm"].predict_proba(X),
+            sequential.named_estimators_["lstm"].predict_proba(X),
         )
 
     def test_torch_members_share_one_lane(self, data):
@@ -460,6 +472,7 @@ class TestConcurrency:
     def test_thread_caps(self, data, monkeypatch):
         monkeypatch.setattr(ensemble_module, "cpu_count", lambda: 4)
         record = _SharedLog()
+        torch.set_num_threads(4)  # above the cap (the fixture restores it)
         before = torch.get_num_threads()
         ens = SoftVotingEnsemble(
             [
@@ -479,8 +492,9 @@ class TestConcurrency:
         assert ens.named_estimators_["pipe"][-1].n_jobs == 2
         assert ens.named_estimators_["one"].n_jobs == 1  # already below the cap
         torch_threads = {name: t for name, _, _, t in _named(record, ens)}["torch"]
-        assert torch_threads == min(before, 2)  # torch threads during its fit
-        assert torch.get_num_threads() == before  # restored
+        # torch's count is process-wide and a network's floats depend on it.
+        assert torch_threads == before  # never changed, not even during its fit
+        assert torch.get_num_threads() == before
         # The user's estimators are untouched, and sequential fits change nothing.
         assert ens.estimators[0][1].n_jobs is None
         seq = clone(ens).set_params(n_jobs=None).fit(*data)
@@ -495,6 +509,38 @@ class TestConcurrency:
         est = make_pipeline(StandardScaler(), xgboost.XGBClassifier())
         _cap_threads(est, 3)
         assert est[-1].n_jobs == 3
+
+
+class TestInterrupts:
+    def test_interrupt_in_a_network_epoch_propagates(self, data):
+        interrupted = lstm(callbacks=[_InterruptAfterEpoch()])
+        ens = SoftVotingEnsemble([("xgb", xgb()), ("lstm", interrupted)])
+        fitted = SoftVotingEnsemble([("xgb", xgb()), ("lstm", lstm())]).fit(*data)
+        for est in (ens, fitted.set_params(lstm=interrupted)):  # fit and refit
+            with pytest.raises(KeyboardInterrupt):
+                est.fit(*data)
+            # Neither half of a fit nor the previous model passes as fitted.
+            assert not hasattr(est, "estimators_") and not hasattr(est, "classes_")
+            with pytest.raises(NotFittedError):
+                est.predict(data[0])
+
+    def test_sigint_while_lanes_run_in_threads(self, data):
+        """Ctrl-C reaches the waiting main thread; the network lane stops too."""
+        signaller = _InterruptAfterEpoch(send_sigint=True)
+        ens = SoftVotingEnsemble(
+            [
+                ("xgb", xgb()),
+                ("lstm", lstm(max_epochs=200, callbacks=[signaller])),
+            ],
+            n_jobs=2,
+        )
+        with pytest.raises(KeyboardInterrupt):
+            ens.fit(*data)
+        assert not hasattr(ens, "estimators_")
+        assert signaller.ended.wait(60), "the network lane kept training"
+        assert signaller.thread != threading.main_thread().ident
+        # Interrupted after epoch 1, the lane stopped before epoch 2's first batch.
+        assert signaller.epochs == 2
 
 
 class TestSklearnIntegration:
@@ -608,6 +654,36 @@ class _SleepyClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+
+class _InterruptAfterEpoch(Callback):
+    """Interrupts the fit after epoch 1 and records where the network stopped.
+
+    ``send_sigint``: send the process a real SIGINT (Python raises it in the
+    main thread) and wait until the ensemble has told this lane to stop;
+    otherwise raise KeyboardInterrupt here, as Ctrl-C in this thread would.
+    Shared, not copied, by ``clone``.
+    """
+
+    def __init__(self, send_sigint=False):
+        self.send_sigint = send_sigint
+        self.ended = threading.Event()
+
+    def __sklearn_clone__(self):
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) != 1:
+            return
+        if not self.send_sigint:
+            raise KeyboardInterrupt
+        self.thread = threading.get_ident()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert current_stop().wait(60)
+
+    def on_train_end(self, net, **kwargs):
+        self.epochs = len(net.history)
+        self.ended.set()
 
 
 def _named(record, ens):

@@ -166,7 +166,7 @@ class TestRoundTrip:
             assert (
                 net.net_.history[:, "valid_loss"] == ref.net_.history[:, "valid_loss"]
             )
-            assert next(net.module_.parameters()).dtype == torch.float64
+            assert next(net.module_.parameters()).dtype == torch.float32
         ens = loaded.named_steps["ensemble"]
         xgb = ens.named_estimators_["xgboost"]
         lgbm = ens.named_estimators_["lightgbm"]

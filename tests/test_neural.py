@@ -8,10 +8,19 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
 
-from sklensemble import AttentionLSTMClassifier, SequenceWindower, TransformerClassifier
+from sklensemble import (
+    AttentionLSTMClassifier,
+    SequenceWindower,
+    TransformerClassifier,
+    _neural,
+    load,
+    save,
+)
 from sklensemble._validation import check_sequences
 from sklensemble.datasets import make_planted_sequences
 
@@ -199,11 +208,47 @@ class TestPrediction:
         np.testing.assert_array_equal(clf.classes_, ["buy", "sell"])
         assert set(clf.predict(X)) <= {"buy", "sell"}
 
-    def test_batch_invariant_predictions(self, fitted, sequences):
+    def test_batch_invariant_predictions(self, fitted, sequences, monkeypatch):
         X, _ = sequences
+        # A small budget: several passes, so rows meet other neighbours and
+        # other positions in their batch from one call to the next.
+        monkeypatch.setattr(_neural, "_PREDICT_BATCH_BYTES", 2**16)
         full = fitted.predict_proba(X)
-        one_by_one = np.vstack([fitted.predict_proba(X[i : i + 1]) for i in range(40)])
-        np.testing.assert_allclose(full[:40], one_by_one, rtol=0, atol=1e-12)
+        alone = np.vstack([fitted.predict_proba(X[i : i + 1]) for i in range(12)])
+        shifted = fitted.predict_proba(X[5:40])
+        np.testing.assert_array_equal(alone, full[:12])
+        np.testing.assert_array_equal(shifted, full[5:40])
+
+    def test_every_forward_pass_has_the_same_shape(self, fitted, sequences):
+        X, _ = sequences
+        shapes = []
+        hook = fitted.module_.register_forward_pre_hook(
+            lambda module, args: shapes.append(tuple(args[0].shape))
+        )
+        try:
+            fitted.predict_proba(X[:3])
+            fitted.predict_proba(np.repeat(X, 4, axis=0))  # 1,200 rows
+        finally:
+            hook.remove()
+        rows = _neural._predict_batch_rows(fitted.module_, 5, "cpu")
+        assert set(shapes) == {(rows, 5, 3)} and len(shapes) == 1 + -(-1200 // rows)
+
+    def test_batch_rows_follow_the_memory_budget(self):
+        design = AttentionLSTMClassifier(device="cpu", max_epochs=1, random_state=0)
+        module = design._module_spec(32, 3)[0](**design._module_spec(32, 3)[1])
+        rows = _neural._predict_batch_rows(module, 60, "cpu")
+        # 3 x 128 units, 8 heads: widest layer 768 (attention's in-projection)
+        per_window = 4 * _neural._LIVE_TENSORS * 60 * (768 + 8 * 60)
+        assert rows == _neural._PREDICT_BATCH_BYTES // per_window // 16 * 16 == 16
+        assert _neural._predict_batch_rows(module, 60, "cuda") == 1024
+
+    def test_one_window_path_matches_predict_proba(self, fitted, sequences):
+        X, _ = sequences
+        threads = torch.get_num_threads()
+        last = fitted._predict_proba_last(X[:50])
+        assert last.shape == (1, 2) and torch.get_num_threads() == threads
+        # float32 rounds a one-window pass differently: documented to 1e-5.
+        np.testing.assert_allclose(last, fitted.predict_proba(X[:50])[-1:], atol=1e-5)
 
     def test_2d_rows_are_length_one_sequences(self, sequences):
         X, y = sequences
@@ -225,6 +270,67 @@ class TestPrediction:
         tracemalloc.stop()
         assert checked is windows
         assert peak < materialised / 10
+
+
+@pytest.fixture(scope="module", params=NETWORKS, ids=lambda c: c.__name__)
+def planted(request):
+    """A network fitted on the planted task, its quantized copy, test data."""
+    X, y = make_planted_sequences(800, seed=0)
+    windows = SequenceWindower(4).fit_transform(X)
+    clf = small(request.param).fit(windows[:600], y[:600])
+    return clf, clf.quantize(), windows[600:], y[600:]
+
+
+class TestQuantization:
+    def test_quantized_copy_predicts_close_to_float(self, planted):
+        clf, quantized, X, y = planted
+        proba, q_proba = clf.predict_proba(X), quantized.predict_proba(X)
+        assert q_proba.shape == proba.shape == (200, 2)
+        np.testing.assert_allclose(q_proba.sum(axis=1), 1.0)
+        assert quantized.quantized_ and quantized.device_ == "cpu"
+        # Bounds from benchmarks/bench_quantization.py: agreement >= 0.97,
+        # accuracy within 0.02 of float on this task.
+        agreement = (proba.argmax(axis=1) == q_proba.argmax(axis=1)).mean()
+        assert agreement >= 0.9
+        assert quantized.score(X, y) >= clf.score(X, y) - 0.05
+        assert not hasattr(clf, "quantized_")  # the original is left unchanged
+        assert _n_quantized(quantized.module_) >= 2 and _n_quantized(clf.module_) == 0
+
+    def test_quantized_rows_do_not_depend_on_their_batch(self, planted):
+        _, quantized, X, _ = planted
+        full = quantized.predict_proba(X[:30])
+        np.testing.assert_array_equal(quantized.predict_proba(X[7:8]), full[7:8])
+        # The serving path: the same one-window passes, to float32 rounding.
+        last = quantized._predict_proba_last(X[:30])
+        np.testing.assert_allclose(last, full[-1:], rtol=0, atol=1e-6)
+
+    def test_quantized_copy_pickles(self, planted):
+        _, quantized, X, _ = planted
+        again = pickle.loads(pickle.dumps(quantized))
+        assert again.quantized_
+        np.testing.assert_array_equal(
+            again.predict_proba(X), quantized.predict_proba(X)
+        )
+
+    def test_quantized_copy_saves_in_the_safe_format(self, planted, tmp_path):
+        pytest.importorskip("skops")
+        pytest.importorskip("safetensors")
+        _, quantized, X, _ = planted
+        # The file holds the float weights; load quantizes them again.
+        loaded = load(save(quantized, tmp_path / "q.sklensemble"))
+        assert loaded.quantized_
+        np.testing.assert_array_equal(
+            loaded.predict_proba(X), quantized.predict_proba(X)
+        )
+
+    def test_quantize_needs_a_fitted_classifier(self):
+        with pytest.raises(NotFittedError):
+            small(AttentionLSTMClassifier).quantize()
+
+
+def _n_quantized(module):
+    dynamic = "torch.ao.nn.quantized.dynamic"
+    return sum(type(m).__module__.startswith(dynamic) for m in module.modules())
 
 
 class TestErrors:
@@ -299,6 +405,38 @@ class TestErrors:
             small(TransformerClassifier, device="cuda").fit(
                 np.zeros((4, 2)), [0, 1] * 2
             )
+
+
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at the end of an epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+class TestInterrupts:
+    @pytest.mark.parametrize("cls", NETWORKS, ids=lambda c: c.__name__)
+    def test_interrupt_in_an_epoch_propagates_out_of_fit(self, cls, sequences):
+        X, y = sequences
+        clf = small(cls, max_epochs=5, callbacks=[_InterruptAt(2)])
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y)
+        # No 2-epoch network passes for a model.
+        assert not hasattr(clf, "net_") and not hasattr(clf, "classes_")
+        with pytest.raises(NotFittedError):
+            clf.predict(X)
+
+    def test_interrupted_refit_leaves_no_old_model(self, fitted, sequences):
+        clf = clone(fitted).fit(*sequences)
+        clf.set_params(callbacks=[_InterruptAt(1)])
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(*sequences)
+        with pytest.raises(NotFittedError):
+            clf.predict_proba(sequences[0])
 
 
 class TestPersistence:

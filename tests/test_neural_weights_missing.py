@@ -67,9 +67,9 @@ class TestSampleWeight:
         clf.fit(X, y, sample_weight=np.ones(20))
         w = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0])
         with torch.no_grad():
-            logits = clf.module_(torch.from_numpy(X[:5, None, :]))
+            logits = clf.module_(torch.from_numpy(X[:5, None, :]).float())
             loss = clf.net_.get_loss(logits, (torch.from_numpy(y[:5]), w))
-        log_p = np.log(logits.softmax(1).numpy())
+        log_p = np.log(logits.double().softmax(1).numpy())
         by_hand = -log_p[np.arange(5), y[:5]] * np.arange(5.0)
         assert float(loss) == pytest.approx(by_hand.mean(), rel=1e-6)
 

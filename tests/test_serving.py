@@ -34,7 +34,11 @@ from _mlflow_helpers import (  # noqa: E402
     wait_until_up,
 )
 
-from sklensemble import make_ensemble_pipeline, tracking  # noqa: E402
+from sklensemble import (  # noqa: E402
+    make_ensemble_pipeline,
+    predict_proba_last,
+    tracking,
+)
 
 SEQUENCE_LENGTH = 5
 MODELS = ["model", "safe_model"]  # autologged (pickle) and safe format
@@ -72,9 +76,11 @@ def start_scoring_server(model_uri, tracking_uri, log):
     return process, f"http://127.0.0.1:{port}"
 
 
-def invoke(url, frame):
-    """POST rows to /invocations; return (predictions, seconds)."""
+def invoke(url, frame, params=None):
+    """POST rows (and params) to /invocations; return (predictions, seconds)."""
     body = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
+    if params is not None:
+        body["params"] = params
     request = urllib.request.Request(
         f"{url}/invocations",
         data=json.dumps(body).encode(),
@@ -172,6 +178,37 @@ def test_real_time_last_window(served, name):
     latency = statistics.median(seconds for _, _, seconds in sequential)
     print(f"{name}: median latency {1000 * latency:.1f} ms per request")
     assert latency < 10  # an answer, not a benchmark (see docs/tracking.md)
+
+
+def test_probabilities_are_served_on_request(served):
+    """The safe model serves named probabilities when a request asks, and the
+    newest bar's alone through predict_proba_last."""
+    urls, pipe, X = served
+    columns = [f"proba_{c}" for c in pipe.classes_]
+    window = X.iloc[-3 * SEQUENCE_LENGTH :]
+    records, _ = invoke(urls["safe_model"], window, {"predict_method": "predict_proba"})
+    assert [list(record) for record in records] == [columns] * len(window)
+    served = np.array([[record[c] for c in columns] for record in records])
+    np.testing.assert_allclose(served, pipe.predict_proba(window), atol=1e-6)
+
+    last = X.iloc[-SEQUENCE_LENGTH:]
+    records, _ = invoke(
+        urls["safe_model"], last, {"predict_method": "predict_proba_last"}
+    )
+    assert len(records) == 1 and list(records[0]) == columns
+    np.testing.assert_allclose(
+        [records[0][c] for c in columns], predict_proba_last(pipe, last), atol=1e-6
+    )
+    labels, _ = invoke(urls["safe_model"], last, {"predict_method": "predict"})
+    assert labels == pipe.predict(last).tolist()
+
+
+def test_unknown_predict_method_is_rejected(served):
+    urls, _, X = served
+    with pytest.raises(urllib.error.HTTPError) as error:
+        invoke(urls["safe_model"], X.iloc[-5:], {"predict_method": "transform"})
+    assert error.value.code == 400
+    assert "predict_method must be one of" in error.value.read().decode()
 
 
 def test_schema_violations_are_rejected(served):

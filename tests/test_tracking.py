@@ -145,7 +145,9 @@ def experiment(server):
     while mlflow.active_run():
         mlflow.end_run()
     tracking.autolog(disable=True)  # MLflow's HTTP settings back too
-    tracking._OPTIONS.update(log_ensemble_details=True, log_importances=True)
+    tracking._OPTIONS.update(
+        log_ensemble_details=True, log_importances=False, log_plots=True
+    )
     mlflow.set_tracking_uri(server)
 
 
@@ -276,7 +278,10 @@ class TestAutolog:
         )
         table = pd.read_csv(os.path.join(folder, "feature_importance.csv"), index_col=0)
         assert list(table.index) == ["ret", "vol", "rsi", "macd"]
-        assert list(table.columns) == [*MEMBERS, "ensemble"]
+        # By default only the importances the fit has: the boosters' own.
+        assert list(table.columns) == MEMBERS
+        assert table[["xgboost", "lightgbm"]].notna().all().all()
+        assert table[["lstm", "transformer"]].isna().all().all()
         with open(os.path.join(folder, "confusion_matrix_val.png"), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -685,3 +690,33 @@ def test_autolog_needs_mlflow_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(ImportError, match="pip install 'sklensemble\\[tracking\\]'"):
         tracking.autolog()
+
+
+# -- 4. interrupts -------------------------------------------------------------
+class _InterruptAfterEpoch(Callback):
+    """Raises KeyboardInterrupt, as Ctrl-C would, once the first epoch is done."""
+
+    def on_epoch_end(self, net, **kwargs):
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "autolog", [tracking.autolog, mlflow.sklearn.autolog], ids=["ours", "mlflow"]
+)
+def test_an_interrupted_autologged_fit_is_not_finished(autolog, rows, tmp_path):
+    X, y = rows
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = mlflow.create_experiment("interrupted")
+    mlflow.set_experiment(experiment_id=experiment_id)
+    pipe = tiny_pipeline().set_params(
+        ensemble__lstm__net__callbacks=[_InterruptAfterEpoch()]
+    )
+    autolog(log_models=False, log_datasets=False)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipe.fit(X, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    assert mlflow.active_run() is None
+    runs = mlflow.search_runs([experiment_id], output_format="list")
+    assert [run.info.status for run in runs] == ["FAILED"]

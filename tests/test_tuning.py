@@ -5,10 +5,12 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import joblib
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import (
     GridSearchCV,
@@ -39,6 +41,7 @@ from sklensemble import (  # noqa: E402
 from sklensemble.tuning import (  # noqa: E402
     TuningResult,
     _decode_step,
+    decode_params,
     default_search_space,
     tune,
 )
@@ -240,6 +243,57 @@ class TestTune:
         chosen = result.best_params_["ensemble__weights"]
         assert chosen in weights.choices
         assert result.best_estimator_[-1].weights == chosen
+
+    def test_a_stored_study_read_by_plain_optuna_gives_working_params(
+        self, data, tmp_path
+    ):
+        X, y = data
+        X, y = X[:150], y[:150]
+        pipe = fast_pipeline().set_params(
+            ensemble__lstm="drop", ensemble__transformer="drop"
+        )
+        url = f"sqlite:///{tmp_path / 'study.db'}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the default space warns nothing
+            result = tune(
+                pipe,
+                X,
+                y,
+                cv=TimeSeriesSplit(2),
+                search_space=default_search_space(pipe),
+                n_trials=4,
+                storage=url,
+                study_name="plain",
+                refit=False,
+                **FAST,
+            )
+        study = optuna.load_study(study_name="plain", storage=url)
+        stored = [t.params["ensemble__weights"] for t in study.trials]
+        assert "(2, 1, 0, 0)" in stored or "(1, 2, 0, 0)" in stored
+        assert decode_params(study.best_params) == result.best_params_
+        for trial in study.trials:
+            params = decode_params(trial.params)
+            assert params["ensemble__weights"] in (
+                None,
+                "auto",
+                (2, 1, 0, 0),
+                (1, 2, 0, 0),
+            )
+        best = clone(pipe).set_params(**decode_params(study.best_params))
+        assert best.fit(X, y).predict(X).shape == (150,)
+
+    def test_decode_params_leaves_other_values_alone(self):
+        params = {
+            "a": "(1,2)",  # not an exact repr: a string choice
+            "b": "{1, 2}",  # a set: not a choice tune encodes
+            "c": "(1, 2",
+            "d": "[0.5, 'x']",
+            "e": 3,
+            "f": "",
+        }
+        decoded = decode_params(params)
+        assert decoded == {**params, "d": [0.5, "x"]}
+        assert params["d"] == "[0.5, 'x']"  # a new dict
 
     def test_pruning_stops_trials_in_a_bad_region(self, data):
         X, y = data

@@ -1,10 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from sklensemble import SequenceWindower
-from sklensemble._windowing import make_windows
+from sklensemble._windowing import PanelWindows, make_windows
 
 
 def _base_buffer(array):
@@ -115,6 +117,52 @@ class TestSequenceWindower:
         assert pipe.fit_transform(np.ones((4, 2))).shape == (4, 3, 2)
 
 
+class TestSetOutput:
+    """Windows have no DataFrame form: output settings are accepted, not applied."""
+
+    X = pd.DataFrame(np.arange(8.0).reshape(4, 2), columns=["a", "b"])
+
+    @pytest.mark.parametrize("transform", ["pandas", "polars", "default", None])
+    def test_set_output_returns_self_and_keeps_3d_windows(self, transform):
+        windower = SequenceWindower(2)
+        assert windower.set_output(transform=transform) is windower
+        windows = windower.fit_transform(self.X)
+        assert isinstance(windows, np.ndarray)
+        np.testing.assert_array_equal(windows[3], [[4, 5], [6, 7]])
+
+    def test_global_pandas_output(self):
+        with sklearn.config_context(transform_output="pandas"):
+            windower = SequenceWindower(2).set_output(transform="pandas")
+            windows = windower.fit(self.X).transform(self.X)
+        assert isinstance(windows, np.ndarray) and windows.shape == (4, 2, 2)
+        assert list(windower.get_feature_names_out()) == ["a", "b"]
+
+    def test_pipeline_set_output_reaches_the_windower(self):
+        pipe = make_pipeline(StandardScaler(), SequenceWindower(3))
+        assert pipe.set_output(transform="pandas") is pipe
+        windows = pipe.fit_transform(self.X)
+        assert windows.shape == (4, 3, 2)
+        assert list(pipe[-1].feature_names_in_) == ["a", "b"]  # a DataFrame came in
+
+    def test_panel_windows_under_global_pandas_output(self):
+        index = pd.MultiIndex.from_product(
+            [pd.bdate_range("2024-01-01", periods=2), ["A", "B"]]
+        )
+        panel = pd.DataFrame({"x": [1.0, 10.0, 2.0, 20.0]}, index=index)
+        with sklearn.config_context(transform_output="pandas"):
+            windows = (
+                SequenceWindower(2).set_output(transform="pandas").fit_transform(panel)
+            )
+        assert isinstance(windows, PanelWindows)
+        np.testing.assert_array_equal(
+            np.asarray(windows)[:, :, 0], [[1, 1], [10, 10], [1, 2], [10, 20]]
+        )
+
+    def test_unknown_container_raises(self):
+        with pytest.raises(ValueError, match="transform must be one of.*'pandas'"):
+            SequenceWindower(2).set_output(transform="arrow")
+
+
 def test_make_windows_matches_naive_stacking():
     rng = np.random.RandomState(3)
     X = rng.normal(size=(40, 4)).astype(np.float32)
@@ -122,3 +170,39 @@ def test_make_windows_matches_naive_stacking():
     padded = np.vstack([np.repeat(X[:1], length - 1, axis=0), X])
     naive = np.stack([padded[i : i + length] for i in range(len(X))])
     np.testing.assert_array_equal(make_windows(X, length), naive)
+
+
+class TestRowOrder:
+    """Rows out of time order give wrong windows: a DataFrame's index tells."""
+
+    X = pd.DataFrame(
+        np.arange(12.0).reshape(6, 2),
+        columns=["a", "b"],
+        index=pd.bdate_range("2024-01-01", periods=6),
+    )
+
+    @pytest.mark.parametrize("method", ["fit", "fit_transform"])
+    def test_shuffled_datetime_index_raises(self, method):
+        shuffled = self.X.iloc[[0, 1, 3, 2, 4, 5]]
+        with pytest.raises(
+            ValueError,
+            match=r"not in time order: row 3 \(2024-01-03 00:00:00\) comes "
+            r"after row 2 \(2024-01-04.*X.sort_index\(\).*resource='n_samples'",
+        ):
+            getattr(SequenceWindower(2), method)(shuffled)
+
+    def test_transform_checks_too(self):
+        windower = SequenceWindower(2).fit(self.X)
+        with pytest.raises(ValueError, match="not in time order"):
+            windower.transform(self.X.iloc[::-1])
+
+    def test_shuffled_integer_index_raises(self):
+        shuffled = self.X.reset_index(drop=True).iloc[[1, 0, 2, 3, 4, 5]]
+        with pytest.raises(ValueError, match=r"row 1 \(0\) comes after row 0 \(1\)"):
+            SequenceWindower(2).fit(shuffled)
+
+    def test_ordered_ties_and_timeless_indexes_pass(self):
+        ties = self.X.set_axis([0, 0, 1, 1, 1, 2])  # repeated dates: test_purge
+        labels = self.X.set_axis(list("fedcba"))  # no time in it: not checked
+        for X in (self.X, ties, labels):
+            assert SequenceWindower(2).fit_transform(X).shape == (6, 2, 2)
