@@ -79,8 +79,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--previous-training",
         action="store_true",
-        help="networks train as before cosine schedules and min_epochs: "
-        "constant learning rate, early stopping free from the first epoch",
+        help="networks train as the fast preset did before min_epochs: "
+        "patience 3, early stopping free from the first epoch",
     )
     return parser.parse_args(argv)
 
@@ -186,7 +186,7 @@ def _training_params(args):
         if args.refit_full:
             params[f"ensemble__{member}__refit_full"] = True
         if args.previous_training and member.endswith("net"):
-            params[f"ensemble__{member}__lr_schedule"] = "constant"
+            params[f"ensemble__{member}__patience"] = 3
             params[f"ensemble__{member}__min_epochs"] = 1
     return params
 
