@@ -607,6 +607,7 @@ WORKER = textwrap.dedent(
 
 
 class TestScaleOut:
+    @pytest.mark.slow
     def test_two_processes_share_one_study(self, tmp_path):
         url = f"sqlite:///{tmp_path / 'study.db'}"
         script = tmp_path / "worker.py"
