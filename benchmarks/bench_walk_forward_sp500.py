@@ -72,9 +72,11 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-fold", action="store_true", help="print every fold")
     parser.add_argument(
-        "--refit-full",
-        action="store_true",
-        help="every member refits on all rows with its early-stopped epochs/trees",
+        "--no-refit-full",
+        dest="refit_full",
+        action="store_false",
+        help="members keep the model early stopping chose instead of refitting "
+        "on all rows with its epochs/trees (the pipeline's refit_full=False)",
     )
     parser.add_argument(
         "--previous-training",
@@ -180,11 +182,11 @@ def main(argv=None):
 
 
 def _training_params(args):
-    """Pipeline parameters of the --refit-full and --previous-training options."""
+    """Pipeline parameters of the --no-refit-full and --previous-training options."""
     params = {}
     for member in ("xgboost", "lightgbm", "lstm__net", "transformer__net"):
-        if args.refit_full:
-            params[f"ensemble__{member}__refit_full"] = True
+        if not args.refit_full:
+            params[f"ensemble__{member}__refit_full"] = False
         if args.previous_training and member.endswith("net"):
             params[f"ensemble__{member}__patience"] = 3
             params[f"ensemble__{member}__min_epochs"] = 1
