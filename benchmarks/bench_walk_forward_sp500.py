@@ -71,6 +71,19 @@ def parse_args(argv=None):
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-fold", action="store_true", help="print every fold")
+    parser.add_argument(
+        "--no-refit-full",
+        dest="refit_full",
+        action="store_false",
+        help="members keep the model early stopping chose instead of refitting "
+        "on all rows with its epochs/trees (the pipeline's refit_full=False)",
+    )
+    parser.add_argument(
+        "--previous-training",
+        action="store_true",
+        help="networks train as the fast preset did before min_epochs: "
+        "patience 3, early stopping free from the first epoch",
+    )
     return parser.parse_args(argv)
 
 
@@ -101,6 +114,7 @@ def main(argv=None):
     )
     # Importances are not used here; skip the networks' permutation passes.
     pipe.set_params(ensemble__importance=None)
+    pipe.set_params(**_training_params(args))
     cv = PurgedWalkForwardSplit(
         n_splits=args.n_splits, test_size=args.test_size, purge=args.horizon
     )
@@ -113,7 +127,8 @@ def main(argv=None):
         f"preset={args.preset}, sequence_length={args.sequence_length}, "
         f"weights={args.weights}, horizon={args.horizon}, multiplier="
         f"{args.multiplier}, {args.n_splits} folds x {args.test_size} days, "
-        f"purge={args.horizon}, costs={args.costs}"
+        f"purge={args.horizon}, costs={args.costs}, refit_full={args.refit_full}, "
+        f"previous_training={args.previous_training}"
     )
     print(
         f"{platform.processor() or platform.machine()}, "
@@ -164,6 +179,18 @@ def main(argv=None):
     print("ensemble, share of each true class predicted as (rows sum to 1):")
     print(confusion.round(3).to_string())
     return results
+
+
+def _training_params(args):
+    """Pipeline parameters of the --no-refit-full and --previous-training options."""
+    params = {}
+    for member in ("xgboost", "lightgbm", "lstm__net", "transformer__net"):
+        if not args.refit_full:
+            params[f"ensemble__{member}__refit_full"] = False
+        if args.previous_training and member.endswith("net"):
+            params[f"ensemble__{member}__patience"] = 3
+            params[f"ensemble__{member}__min_epochs"] = 1
+    return params
 
 
 def _has_tabulate():

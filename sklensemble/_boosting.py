@@ -62,6 +62,7 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         "n_jobs": [numbers.Integral, None],
         "verbose": ["verbose"],
         "instrument_feature": ["boolean"],
+        "refit_full": ["boolean"],
     }
 
     # -- subclass hooks ---------------------------------------------------
@@ -134,7 +135,8 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         X = self._model_input(X, keys)
         train, valid = self._tail_rows(y_enc, keys)
         early = valid is not None
-        model = self._make_model(len(self.classes_), _to_seed(self.random_state), early)
+        seed = _to_seed(self.random_state)
+        model = self._make_model(len(self.classes_), seed, early)
         fit_args = (take_rows(X, train), y_enc[train], _rows(w, train))
         val_args = (
             (take_rows(X, valid), y_enc[valid], _rows(w, valid))
@@ -142,8 +144,15 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
             else (None, None, None)
         )
         self._fit_model(model, *fit_args, *val_args)
-        self.model_ = model
         self.n_estimators_ = self._n_trees_kept(model, early)
+        if early and self.refit_full:
+            # Early stopping chose the number of trees; grow that many again
+            # on every row, the newest included.
+            model = self._make_model(len(self.classes_), seed, False)
+            model.set_params(n_estimators=self.n_estimators_)
+            self._fit_model(model, X, y_enc, w, None, None, None)
+            self.n_estimators_ = self._n_trees_kept(model, False)
+        self.model_ = model
         self.best_iteration_ = self.n_estimators_ - 1
         gains = self._gain_importances()
         if self.instrument_feature:
@@ -379,6 +388,11 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
     instrument_feature : bool, default=False
         Panels only: add each row's instrument (read from the index, never
         from the numeric features) as a categorical feature.
+    refit_full : bool, default=False
+        After early stopping chose the number of trees on the tail, grow
+        that many trees again on **all** rows, the tail included, with the
+        same seed, and keep that model. Costs up to twice the training.
+        No effect when nothing is held out.
 
     Attributes
     ----------
@@ -388,8 +402,9 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         Class labels.
     n_estimators_ : int
         Boosting rounds used for prediction: the best round when early
-        stopping ran, else the rounds built (``n_estimators`` unless the
-        library found no further split).
+        stopping ran (the rounds grown again on all rows with
+        ``refit_full=True``), else the rounds built (``n_estimators`` unless
+        the library found no further split).
     best_iteration_ : int
         Zero-based index of the last round used: ``n_estimators_ - 1``.
     feature_importances_ : ndarray of shape (n_features,)
@@ -451,6 +466,7 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         n_jobs=None,
         verbose=0,
         instrument_feature=False,
+        refit_full=False,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -469,6 +485,7 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.instrument_feature = instrument_feature
+        self.refit_full = refit_full
 
     def _make_model(self, n_classes, seed, early_stopping):
         from xgboost import XGBClassifier
@@ -600,6 +617,11 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
     instrument_feature : bool, default=False
         Panels only: add each row's instrument (read from the index, never
         from the numeric features) as a categorical feature.
+    refit_full : bool, default=False
+        After early stopping chose the number of trees on the tail, grow
+        that many trees again on **all** rows, the tail included, with the
+        same seed, and keep that model. Costs up to twice the training.
+        No effect when nothing is held out.
 
     Attributes
     ----------
@@ -609,8 +631,9 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         Class labels.
     n_estimators_ : int
         Boosting rounds used for prediction: the best round when early
-        stopping ran, else the rounds built (``n_estimators`` unless the
-        library found no further split).
+        stopping ran (the rounds grown again on all rows with
+        ``refit_full=True``), else the rounds built (``n_estimators`` unless
+        the library found no further split).
     best_iteration_ : int
         Zero-based index of the last round used: ``n_estimators_ - 1``.
     feature_importances_ : ndarray of shape (n_features,)
@@ -679,6 +702,7 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         n_jobs=None,
         verbose=0,
         instrument_feature=False,
+        refit_full=False,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -698,6 +722,7 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.instrument_feature = instrument_feature
+        self.refit_full = refit_full
 
     def _make_model(self, n_classes, seed, early_stopping):
         from lightgbm import LGBMClassifier

@@ -20,7 +20,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, GradientNormClipping
+from skorch.callbacks import EarlyStopping, GradientNormClipping, LRScheduler
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
 from ._interrupt import check_stop, discard_fit
@@ -133,18 +133,30 @@ class _StopTraining(KeyboardInterrupt):
 
 
 class _EarlyStopping(EarlyStopping):
-    """skorch's EarlyStopping, ending training with :class:`_StopTraining`.
+    """skorch's EarlyStopping that ends training with :class:`_StopTraining`
+    and may not stop before ``min_epochs``.
 
     Tells its own stop apart from Ctrl-C, which raises KeyboardInterrupt too.
+    The best epoch is tracked (and restored) from the first epoch on; only
+    the stop waits, so that a plateau in the first epochs, where recurrent
+    networks often sit before they find an order-dependent signal, does not
+    end training.
     """
+
+    def __init__(self, min_epochs=1, **kwargs):
+        super().__init__(**kwargs)
+        self.min_epochs = min_epochs
 
     def on_epoch_end(self, net, **kwargs):
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
-            if self.misses_ >= self.patience:  # patience exhausted: its own stop
-                raise _StopTraining from None
-            raise
+            if self.misses_ != self.patience:  # not skorch's own stop: Ctrl-C
+                raise
+        # skorch stops only when the misses reach patience exactly; past
+        # min_epochs a longer run of misses stops too.
+        if self.misses_ >= self.patience and len(net.history) >= self.min_epochs:
+            raise _StopTraining
 
 
 class _InterruptibleNet(_WeightedNet):
@@ -250,6 +262,9 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         ],
         "validation_gap": [Interval(numbers.Integral, 0, None, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "min_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "refit_full": ["boolean"],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -271,9 +286,11 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         The last ``validation_fraction`` of the rows, in the order given,
         validate for early stopping, and the ``validation_gap`` rows before
         them neither train nor validate; the weights of the best validation
-        epoch are restored at the end. An interrupt (Ctrl-C) during training
-        raises ``KeyboardInterrupt`` and, like any failed fit, leaves the
-        classifier unfitted: a partly trained network never passes for a model.
+        epoch are restored at the end, or, with ``refit_full=True``, a new
+        network trains on all rows for that many epochs. An interrupt
+        (Ctrl-C) during training raises ``KeyboardInterrupt`` and, like any
+        failed fit, leaves the classifier unfitted: a partly trained network
+        never passes for a model.
 
         Parameters
         ----------
@@ -333,18 +350,35 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
         dataset = WindowDataset(X, y_encoded, w, prepare=self._fill_missing)
+        self.net_ = self._train(dataset, seed, split, self.max_epochs)
+        self.best_epoch_ = self._chosen_epoch(self.net_)
+        if self.refit_full and split is not None:
+            # Early stopping chose the epoch count; train again, from the
+            # same seed, on every row (the newest included) for that many.
+            self.net_ = self._train(dataset, seed, None, self.best_epoch_)
+        self.module_ = _place_module(self.net_.module_, self.device_)
+        self.n_epochs_ = len(self.net_.history)
+        return self
+
+    def _train(self, dataset, seed, split, n_epochs):
+        """A new skorch net trained on ``dataset`` for at most ``n_epochs``."""
         # A private stream of torch's global generators: the fit draws the
         # same numbers whatever runs beside it, and leaves the caller's
         # global random state where it was.
         stream = GeneratorStream(seed, self._cuda_devices())
-        self.net_ = self._make_net(self._n_inputs(), seed, split)
+        net = self._make_net(self._n_inputs(), seed, split, n_epochs)
         with stream.active():
-            self.net_.initialize()
-        with stream.during_training_passes(self.net_.module_):
-            self.net_.partial_fit(dataset, y=None)  # fit() would initialize again
-        self.module_ = _place_module(self.net_.module_, self.device_)
-        self.n_epochs_ = len(self.net_.history)
-        return self
+            net.initialize()
+        with stream.during_training_passes(net.module_):
+            net.partial_fit(dataset, y=None)  # fit() would initialize again
+        return net
+
+    @staticmethod
+    def _chosen_epoch(net):
+        """The epoch early stopping kept (1-based), else the last one trained."""
+        stop = dict(net.callbacks_).get("early_stopping")
+        best = getattr(stop, "best_epoch_", 0)
+        return int(best) if best else len(net.history)
 
     def _loss_weights(self, y_encoded, sample_weight):
         """Each sequence's loss weight: its sample weight times its class weight."""
@@ -390,19 +424,30 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
     def _cuda_devices(self):
         return [torch.device(self.device_).index or 0] if self.device_ != "cpu" else []
 
-    def _make_net(self, n_features, seed, split):
-        """The skorch net: AdamW, clipping, tail early stopping, batch gathering.
+    def _make_net(self, n_features, seed, split, n_epochs=None):
+        """The skorch net: AdamW, clipping, learning-rate schedule, tail early
+        stopping, batch gathering.
 
         ``split`` is ``(train rows, validation rows)``, or None to train on
-        every row without validation.
+        every row without validation. ``n_epochs`` (default ``max_epochs``)
+        stops training earlier; the schedule still spans ``max_epochs``, so a
+        refit for the chosen epochs retraces the first fit's learning rates.
         """
         module, module_kwargs = self._module_spec(n_features, len(self.classes_))
         callbacks = []
         if self.clip_grad_norm is not None:
             clip = GradientNormClipping(gradient_clip_value=self.clip_grad_norm)
             callbacks.append(("clip", clip))
+        if self.lr_schedule == "cosine":
+            schedule = LRScheduler(
+                policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                T_max=self.max_epochs,
+            )
+            callbacks.append(("lr_schedule", schedule))
         if split is not None:
-            stop = _EarlyStopping(patience=self.patience, load_best=True)
+            stop = _EarlyStopping(
+                min_epochs=self.min_epochs, patience=self.patience, load_best=True
+            )
             callbacks.append(("early_stopping", stop))
         # User hooks run after early stopping has seen the epoch (e.g. the
         # per-epoch pruning of sklensemble.tuning).
@@ -418,7 +463,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=self.max_epochs if n_epochs is None else n_epochs,
             batch_size=self.batch_size,
             iterator_train=WindowBatches,
             iterator_train__shuffle=True,
@@ -605,12 +650,13 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         Attention heads; must divide ``2 * hidden_size``.
     dropout : float, default=0.2
         Dropout between LSTM layers, in attention and in the head.
-    max_epochs : int, default=50
-        Maximum number of passes over the training rows.
+    max_epochs : int, default=100
+        Maximum number of passes over the training rows; the length of the
+        cosine learning-rate schedule.
     batch_size : int, default=128
         Sequences per optimisation step.
-    lr : float, default=1e-3
-        AdamW learning rate.
+    lr : float, default=3e-3
+        AdamW learning rate (the peak of the cosine schedule).
     weight_decay : float, default=1e-2
         AdamW decoupled weight decay.
     clip_grad_norm : float or None, default=1.0
@@ -633,8 +679,29 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         :class:`~sklensemble.PurgedWalkForwardSplit`).
         :func:`~sklensemble.make_ensemble_pipeline` sets it from its
         ``horizon``. Ignored when ``validation_fraction=None``.
-    patience : int, default=5
-        Epochs without a validation-loss improvement before stopping.
+    patience : int, default=20
+        Epochs without a validation-loss improvement before stopping. The
+        loss on a small tail is noisy (it can double from one epoch to the
+        next while the network still improves), so a patience of 20 epochs
+        is needed not to stop on a bad epoch.
+    min_epochs : int, default=20
+        Early stopping may not stop before this many epochs (capped by
+        ``max_epochs``); the best epoch is still tracked and restored from
+        the first epoch on. Recurrent networks often sit on a plateau for
+        their first epochs before they find an order-dependent signal.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` anneals the learning rate from ``lr`` towards 0 over
+        ``max_epochs`` (one step per epoch): large steps to leave the early
+        plateau, small ones at the end, where the validation loss then
+        settles instead of jumping between epochs. ``"constant"`` keeps
+        ``lr``.
+    refit_full : bool, default=False
+        After early stopping chose the best epoch on the tail, train a new
+        network from the same seed on **all** rows, the tail included, for
+        that many epochs (with the same learning-rate schedule) and keep it.
+        The epoch count is not scaled: the refit's epochs are ~1/(1 -
+        ``validation_fraction``) times longer. Costs up to twice the
+        training. No effect when ``validation_fraction=None``.
     device : str, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
         ``"cuda:N"``.
@@ -647,13 +714,15 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         0 is silent; 1 or more prints one line of losses per epoch.
     callbacks : list or None, default=None
         Extra skorch callbacks (instances or ``(name, callback)`` pairs)
-        appended to the net's own (gradient clipping, early stopping), e.g.
-        a learning-rate scheduler or the per-epoch pruning hook of
-        :func:`sklensemble.tuning.tune`. A ``KeyboardInterrupt`` raised by
-        a callback counts as Ctrl-C: it ends ``fit`` with that error instead
-        of ending training quietly as in skorch (``patience`` stops early).
-        ``clone`` copies them (skorch callbacks from their parameters) unless
-        they define ``__sklearn_clone__``.
+        appended to the net's own (gradient clipping, learning-rate schedule,
+        early stopping), e.g. the per-epoch pruning hook of
+        :func:`sklensemble.tuning.tune`, or a learning-rate scheduler of
+        your own (with ``lr_schedule="constant"``). With ``refit_full`` they
+        run in both fits. A ``KeyboardInterrupt`` raised by a callback counts
+        as Ctrl-C: it ends ``fit`` with that error instead of ending training
+        quietly as in skorch (``patience`` stops early). ``clone`` copies
+        them (skorch callbacks from their parameters) unless they define
+        ``__sklearn_clone__``.
 
     Attributes
     ----------
@@ -680,14 +749,20 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
     device_ : str
         Device the network lives on.
     net_ : skorch.NeuralNetClassifier
-        The trained skorch net; ``net_.history`` holds per-epoch losses.
+        The trained skorch net; ``net_.history`` holds per-epoch losses
+        (training losses only after a ``refit_full`` refit).
     module_ : torch.nn.Module
         The trained torch module, float32 (int8 dynamically quantized
         layers in a :meth:`quantize` copy).
     quantized_ : bool
         Only in a :meth:`quantize` copy: True.
     n_epochs_ : int
-        Epochs trained, early stopping included.
+        Epochs the final network trained: where early stopping stopped, or
+        ``best_epoch_`` after a ``refit_full`` refit.
+    best_epoch_ : int
+        The epoch (from 1) with the lowest validation loss, whose weights
+        are restored, or whose count the ``refit_full`` refit trains;
+        ``n_epochs_`` without validation.
 
     See Also
     --------
@@ -766,15 +841,18 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         num_layers=3,
         num_heads=8,
         dropout=0.2,
-        max_epochs=50,
+        max_epochs=100,
         batch_size=128,
-        lr=1e-3,
+        lr=3e-3,
         weight_decay=1e-2,
         clip_grad_norm=1.0,
         class_weight=None,
         validation_fraction=0.1,
         validation_gap=0,
-        patience=5,
+        patience=20,
+        min_epochs=20,
+        lr_schedule="cosine",
+        refit_full=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -793,6 +871,9 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
         self.validation_fraction = validation_fraction
         self.validation_gap = validation_gap
         self.patience = patience
+        self.min_epochs = min_epochs
+        self.lr_schedule = lr_schedule
+        self.refit_full = refit_full
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -842,12 +923,13 @@ class TransformerClassifier(_SequenceClassifierBase):
     pooling : {"last", "mean"}, default="last"
         Summarise the sequence by its last step (the current bar) or the mean
         over steps.
-    max_epochs : int, default=50
-        Maximum number of passes over the training rows.
+    max_epochs : int, default=100
+        Maximum number of passes over the training rows; the length of the
+        cosine learning-rate schedule.
     batch_size : int, default=128
         Sequences per optimisation step.
-    lr : float, default=1e-3
-        AdamW learning rate.
+    lr : float, default=3e-3
+        AdamW learning rate (the peak of the cosine schedule).
     weight_decay : float, default=1e-2
         AdamW decoupled weight decay.
     clip_grad_norm : float or None, default=1.0
@@ -870,8 +952,29 @@ class TransformerClassifier(_SequenceClassifierBase):
         :class:`~sklensemble.PurgedWalkForwardSplit`).
         :func:`~sklensemble.make_ensemble_pipeline` sets it from its
         ``horizon``. Ignored when ``validation_fraction=None``.
-    patience : int, default=5
-        Epochs without a validation-loss improvement before stopping.
+    patience : int, default=20
+        Epochs without a validation-loss improvement before stopping. The
+        loss on a small tail is noisy (it can double from one epoch to the
+        next while the network still improves), so a patience of 20 epochs
+        is needed not to stop on a bad epoch.
+    min_epochs : int, default=20
+        Early stopping may not stop before this many epochs (capped by
+        ``max_epochs``); the best epoch is still tracked and restored from
+        the first epoch on. Recurrent networks often sit on a plateau for
+        their first epochs before they find an order-dependent signal.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` anneals the learning rate from ``lr`` towards 0 over
+        ``max_epochs`` (one step per epoch): large steps to leave the early
+        plateau, small ones at the end, where the validation loss then
+        settles instead of jumping between epochs. ``"constant"`` keeps
+        ``lr``.
+    refit_full : bool, default=False
+        After early stopping chose the best epoch on the tail, train a new
+        network from the same seed on **all** rows, the tail included, for
+        that many epochs (with the same learning-rate schedule) and keep it.
+        The epoch count is not scaled: the refit's epochs are ~1/(1 -
+        ``validation_fraction``) times longer. Costs up to twice the
+        training. No effect when ``validation_fraction=None``.
     device : str, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
         ``"cuda:N"``.
@@ -884,13 +987,15 @@ class TransformerClassifier(_SequenceClassifierBase):
         0 is silent; 1 or more prints one line of losses per epoch.
     callbacks : list or None, default=None
         Extra skorch callbacks (instances or ``(name, callback)`` pairs)
-        appended to the net's own (gradient clipping, early stopping), e.g.
-        a learning-rate scheduler or the per-epoch pruning hook of
-        :func:`sklensemble.tuning.tune`. A ``KeyboardInterrupt`` raised by
-        a callback counts as Ctrl-C: it ends ``fit`` with that error instead
-        of ending training quietly as in skorch (``patience`` stops early).
-        ``clone`` copies them (skorch callbacks from their parameters) unless
-        they define ``__sklearn_clone__``.
+        appended to the net's own (gradient clipping, learning-rate schedule,
+        early stopping), e.g. the per-epoch pruning hook of
+        :func:`sklensemble.tuning.tune`, or a learning-rate scheduler of
+        your own (with ``lr_schedule="constant"``). With ``refit_full`` they
+        run in both fits. A ``KeyboardInterrupt`` raised by a callback counts
+        as Ctrl-C: it ends ``fit`` with that error instead of ending training
+        quietly as in skorch (``patience`` stops early). ``clone`` copies
+        them (skorch callbacks from their parameters) unless they define
+        ``__sklearn_clone__``.
 
     Attributes
     ----------
@@ -917,14 +1022,20 @@ class TransformerClassifier(_SequenceClassifierBase):
     device_ : str
         Device the network lives on.
     net_ : skorch.NeuralNetClassifier
-        The trained skorch net; ``net_.history`` holds per-epoch losses.
+        The trained skorch net; ``net_.history`` holds per-epoch losses
+        (training losses only after a ``refit_full`` refit).
     module_ : torch.nn.Module
         The trained torch module, float32 (int8 dynamically quantized
         layers in a :meth:`quantize` copy).
     quantized_ : bool
         Only in a :meth:`quantize` copy: True.
     n_epochs_ : int
-        Epochs trained, early stopping included.
+        Epochs the final network trained: where early stopping stopped, or
+        ``best_epoch_`` after a ``refit_full`` refit.
+    best_epoch_ : int
+        The epoch (from 1) with the lowest validation loss, whose weights
+        are restored, or whose count the ``refit_full`` refit trains;
+        ``n_epochs_`` without validation.
 
     See Also
     --------
@@ -1007,15 +1118,18 @@ class TransformerClassifier(_SequenceClassifierBase):
         dim_feedforward=None,
         dropout=0.1,
         pooling="last",
-        max_epochs=50,
+        max_epochs=100,
         batch_size=128,
-        lr=1e-3,
+        lr=3e-3,
         weight_decay=1e-2,
         clip_grad_norm=1.0,
         class_weight=None,
         validation_fraction=0.1,
         validation_gap=0,
-        patience=5,
+        patience=20,
+        min_epochs=20,
+        lr_schedule="cosine",
+        refit_full=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -1036,6 +1150,9 @@ class TransformerClassifier(_SequenceClassifierBase):
         self.validation_fraction = validation_fraction
         self.validation_gap = validation_gap
         self.patience = patience
+        self.min_epochs = min_epochs
+        self.lr_schedule = lr_schedule
+        self.refit_full = refit_full
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -187,6 +187,30 @@ def test_xgboost_matches_manual_tail_early_stopping(data):
     np.testing.assert_allclose(clf.predict_proba(X), manual.predict_proba(X), rtol=1e-6)
 
 
+@pytest.mark.parametrize("cls", BOOSTERS)
+def test_refit_full_grows_the_chosen_trees_on_every_row(cls, data):
+    """The refit equals the library model fitted on all rows with as many
+    trees as early stopping chose."""
+    X, y = data
+    params = dict(n_estimators=200, learning_rate=0.3)
+    held_out = make(cls, **params).fit(X, y)
+    refit = make(cls, refit_full=True, **params).fit(X, y)
+    assert clone(refit).get_params()["refit_full"] is True
+    assert refit.n_estimators_ == held_out.n_estimators_ < 200
+    library = refit.model_.get_params()
+    manual = type(refit.model_)(**library).fit(X, y)
+    assert manual.get_params()["n_estimators"] == refit.n_estimators_
+    np.testing.assert_allclose(refit.predict_proba(X), manual.predict_proba(X))
+    assert not np.allclose(refit.predict_proba(X), held_out.predict_proba(X))
+
+
+@pytest.mark.parametrize("cls", BOOSTERS)
+def test_refit_full_without_validation_fits_once(cls, data):
+    X, y = data
+    clf = make(cls, refit_full=True, validation_fraction=None, n_estimators=15)
+    assert clf.fit(X, y).n_estimators_ == 15
+
+
 def test_lightgbm_subsample_is_active():
     clf = LightGBMClassifier(subsample=0.5)._make_model(2, 0, True)
     assert clf.get_params()["subsample_freq"] == 1

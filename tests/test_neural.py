@@ -70,15 +70,40 @@ class TestLearning:
     def test_early_stopping_stops_and_restores_best_epoch(self, cls):
         rng = np.random.RandomState(0)
         X, y = rng.normal(size=(200, 4, 2)), rng.randint(0, 2, 200)  # pure noise
-        clf = small(cls, max_epochs=100, patience=3, lr=1e-2).fit(X, y)
+        clf = small(cls, max_epochs=100, patience=3, min_epochs=1, lr=1e-2)
+        clf.fit(X, y)
         valid_losses = clf.net_.history[:, "valid_loss"]
         assert clf.n_epochs_ < 100
         best = int(np.argmin(valid_losses))
+        assert clf.best_epoch_ == best + 1
         assert clf.n_epochs_ == best + 1 + 3
         # The restored weights score the tail exactly as the best epoch did.
         proba = clf.predict_proba(X[180:])
         tail_loss = -np.mean(np.log(proba[np.arange(20), y[180:]]))
         assert tail_loss == pytest.approx(valid_losses[best], rel=1e-4)
+
+    @pytest.mark.parametrize("cls", NETWORKS, ids=lambda c: c.__name__)
+    def test_min_epochs_delays_the_stop_not_the_best_epoch(self, cls):
+        rng = np.random.RandomState(0)
+        X, y = rng.normal(size=(200, 4, 2)), rng.randint(0, 2, 200)  # pure noise
+        clf = small(cls, max_epochs=40, patience=2, min_epochs=12, lr=1e-2)
+        clf.fit(X, y)
+        valid_losses = clf.net_.history[:, "valid_loss"]
+        assert clf.best_epoch_ == int(np.argmin(valid_losses)) + 1
+        # Stops at the first epoch from min_epochs on that is patience epochs
+        # past the best one.
+        assert clf.n_epochs_ == min(40, max(12, clf.best_epoch_ + 2))
+
+    def test_cosine_schedule_spans_max_epochs(self, sequences):
+        X, y = sequences
+        clf = small(AttentionLSTMClassifier, max_epochs=6, lr=1e-2, min_epochs=6)
+        lrs = clf.fit(X, y).net_.history[:, "event_lr"]
+        # Epoch e (from 1) trains at lr * (1 + cos(pi * (e - 1) / max_epochs)) / 2.
+        expected = 1e-2 * (1 + np.cos(np.pi * np.arange(6) / 6)) / 2
+        np.testing.assert_allclose(lrs, expected)
+        constant = clone(clf).set_params(lr_schedule="constant").fit(X, y)
+        assert "event_lr" not in constant.net_.history[-1]
+        assert constant.net_.optimizer_.param_groups[0]["lr"] == 1e-2
 
     def test_validation_rows_are_the_time_ordered_tail(self, monkeypatch):
         from sklensemble import _batching
@@ -97,6 +122,26 @@ class TestLearning:
         small(AttentionLSTMClassifier, max_epochs=1, validation_fraction=0.2).fit(X, y)
         np.testing.assert_array_equal(seen["valid"], np.ones(20))
         assert len(seen["train"]) == 80
+
+    @pytest.mark.parametrize("cls", NETWORKS, ids=lambda c: c.__name__)
+    def test_refit_full_trains_on_every_row_for_the_chosen_epochs(self, cls, sequences):
+        X, y = sequences
+        params = dict(max_epochs=30, patience=2, min_epochs=1, lr_schedule="constant")
+        held_out = small(cls, **params).fit(X, y)
+        refit = small(cls, refit_full=True, **params).fit(X, y)
+        assert refit.get_params()["refit_full"] is True
+        assert refit.best_epoch_ == held_out.best_epoch_ < 30
+        assert refit.n_epochs_ == refit.best_epoch_
+        history = refit.net_.history
+        assert "valid_loss" not in history[-1]
+        # Every row, the 30 validation rows of the tail included, trained.
+        rows = [sum(b["train_batch_size"] for b in h["batches"]) for h in history]
+        assert rows == [300] * refit.n_epochs_
+        # It is exactly a fit on all rows for that many epochs, from the seed.
+        plain = small(cls, **{**params, "max_epochs": refit.best_epoch_})
+        plain.set_params(validation_fraction=None).fit(X, y)
+        np.testing.assert_array_equal(refit.predict_proba(X), plain.predict_proba(X))
+        assert not np.allclose(refit.predict_proba(X), held_out.predict_proba(X))
 
     def test_no_validation_trains_all_epochs(self, sequences):
         X, y = sequences
