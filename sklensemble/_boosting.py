@@ -37,29 +37,6 @@ from sklearn.utils.validation import (
 from ._panel import panel_keys, take_rows
 from ._validation import check_time_order, tail_rows
 
-_COMMON_DOC = """
-    Early stopping holds out the **last** ``validation_fraction`` of the rows
-    in the order given (time order; no shuffling) and keeps the number of
-    trees with the best validation log-loss. No ``eval_set`` is needed.
-    The ``validation_gap`` rows before that tail are purged (they neither
-    train nor validate), so that no training label looks into the tail.
-    If the leading training rows lack a class that only the held-out tail
-    contains, the libraries cannot train on them with the full label set:
-    early stopping is then switched off with a warning and all rows train
-    ``n_estimators`` trees.
-
-    Missing values (NaN) are supported natively: each split learns a default
-    direction for them. Infinite values are rejected. Sparse CSR/CSC input
-    is accepted; note that {library} treats unstored entries of a sparse
-    matrix as {sparse_semantics}.
-
-    On a panel (a DataFrame with an ``(instrument, date)`` MultiIndex, see
-    :func:`~sklensemble.to_panel`) the last *dates* are held out, so every
-    instrument of a date falls on one side, and ``instrument_feature=True``
-    adds the instrument as a categorical feature (an instrument unseen in
-    fit is treated as missing).
-"""
-
 
 def _to_seed(random_state):
     """Integer seed for the library from an int, RandomState or None."""
@@ -344,29 +321,47 @@ def _normalise(importances):
     return importances / total if total > 0 else importances
 
 
-_INSTRUMENT_ATTRIBUTES_DOC = """\
-    instruments_ : ndarray of shape (n_instruments,)
-        The panel's instruments, with ``instrument_feature=True`` only.
-    instrument_importance_ : float
-        Share of the total gain earned by the instrument feature, with
-        ``instrument_feature=True`` only (``feature_importances_`` then
-        covers the numeric features and still sums to 1).
-"""
+class XGBoostClassifier(_TailEarlyStoppingBooster):
+    """XGBoost classifier that early-stops on the last rows of its data.
 
-_PARAMS_DOC = """
+    Early stopping holds out the **last** ``validation_fraction`` of the rows
+    in the order given (time order; no shuffling) and keeps the number of
+    trees with the best validation log-loss. No ``eval_set`` is needed.
+    The ``validation_gap`` rows before that tail are purged (they neither
+    train nor validate), so that no training label looks into the tail.
+    If the leading training rows lack a class that only the held-out tail
+    contains, the libraries cannot train on them with the full label set:
+    early stopping is then switched off with a warning and all rows train
+    ``n_estimators`` trees.
+
+    Missing values (NaN) are supported natively: each split learns a default
+    direction for them. Infinite values are rejected. Sparse CSR/CSC input
+    is accepted; note that XGBoost treats unstored entries of a sparse
+    matrix as missing, not 0.
+
+    On a panel (a DataFrame with an ``(instrument, date)`` MultiIndex, see
+    :func:`~sklensemble.to_panel`) the last *dates* are held out, so every
+    instrument of a date falls on one side, and ``instrument_feature=True``
+    adds the instrument as a categorical feature (an instrument unseen in
+    fit is treated as missing).
+
+    Read more in ``docs/estimators.md`` ("The boosters").
+
     Parameters
     ----------
     n_estimators : int, default=500
         Maximum number of boosting rounds; early stopping usually keeps fewer.
     learning_rate : float, default=0.05
         Shrinkage of each tree's contribution.
-{depth_doc}
+    max_depth : int, default=4
+        Maximum depth of a tree (shallow trees suit noisy market data).
     subsample : float, default=0.8
         Share of rows sampled (without replacement) for each tree.
     colsample_bytree : float, default=0.8
         Share of features sampled for each tree.
-{child_doc}
-    reg_lambda : float, default={reg_lambda}
+    min_child_weight : float, default=1.0
+        Minimum sum of hessians (weights) in a leaf.
+    reg_lambda : float, default=1.0
         L2 penalty on leaf values.
     reg_alpha : float, default=0.0
         L1 penalty on leaf values.
@@ -387,41 +382,20 @@ _PARAMS_DOC = """
         Weights per class (keys are the original labels) applied as sample
         weights; ``"balanced"`` uses ``n_samples / (n_classes * counts)``.
     booster_params : dict or None, default=None
-        Further keyword arguments for ``{library_cls}``, for example
-        ``{booster_example}``. They must not repeat a parameter above.
+        Further keyword arguments for ``xgboost.XGBClassifier``, for example
+        ``{"max_bin": 128}`` or ``{"device": "cuda"}``. They must not repeat
+        a parameter above.
     random_state : int, RandomState instance or None, default=None
         Seeds the row and column sampling.
     n_jobs : int or None, default=None
-        Threads used by {library}; ``None`` lets {library} choose.
+        Threads used by XGBoost; ``None`` lets XGBoost choose.
     verbose : int, default=0
         ``k > 0`` prints the validation log-loss every ``k`` rounds.
-        {silent_note}
+        ``0`` prints nothing but XGBoost's own warnings.
     instrument_feature : bool, default=False
         Panels only: add each row's instrument (read from the index, never
         from the numeric features) as a categorical feature.
-"""
 
-
-class XGBoostClassifier(_TailEarlyStoppingBooster):
-    __doc__ = (
-        """XGBoost classifier that early-stops on the last rows of its data.
-"""
-        + _COMMON_DOC.format(library="XGBoost", sparse_semantics="missing, not 0")
-        + """
-    Read more in ``docs/`` (ensemble members).
-"""
-        + _PARAMS_DOC.format(
-            depth_doc="""    max_depth : int, default=4
-        Maximum depth of a tree (shallow trees suit noisy market data).""",
-            child_doc="""    min_child_weight : float, default=1.0
-        Minimum sum of hessians (weights) in a leaf.""",
-            reg_lambda="1.0",
-            library_cls="xgboost.XGBClassifier",
-            booster_example='{"max_bin": 128}`` or ``{"device": "cuda"}',
-            library="XGBoost",
-            silent_note="``0`` prints nothing but XGBoost's own warnings.",
-        )
-        + """
     Attributes
     ----------
     model_ : xgboost.XGBClassifier
@@ -437,9 +411,13 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
     feature_importances_ : ndarray of shape (n_features,)
         Total gain of each feature's splits over the rounds used, normalised
         to sum to 1 (all zeros if no split was made).
-"""
-        + _INSTRUMENT_ATTRIBUTES_DOC
-        + """    n_features_in_ : int
+    instruments_ : ndarray of shape (n_instruments,)
+        The panel's instruments, with ``instrument_feature=True`` only.
+    instrument_importance_ : float
+        Share of the total gain earned by the instrument feature, with
+        ``instrument_feature=True`` only (``feature_importances_`` then
+        covers the numeric features and still sums to 1).
+    n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when ``X`` had string column
@@ -462,7 +440,6 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
-    )
 
     _parameter_constraints = {
         **_TailEarlyStoppingBooster._parameter_constraints,
@@ -570,27 +547,81 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
 
 
 class LightGBMClassifier(_TailEarlyStoppingBooster):
-    __doc__ = (
-        """LightGBM classifier that early-stops on the last rows of its data.
-"""
-        + _COMMON_DOC.format(library="LightGBM", sparse_semantics="0")
-        + """
-    Read more in ``docs/`` (ensemble members).
-"""
-        + _PARAMS_DOC.format(
-            depth_doc="""    num_leaves : int, default=15
+    """LightGBM classifier that early-stops on the last rows of its data.
+
+    Early stopping holds out the **last** ``validation_fraction`` of the rows
+    in the order given (time order; no shuffling) and keeps the number of
+    trees with the best validation log-loss. No ``eval_set`` is needed.
+    The ``validation_gap`` rows before that tail are purged (they neither
+    train nor validate), so that no training label looks into the tail.
+    If the leading training rows lack a class that only the held-out tail
+    contains, the libraries cannot train on them with the full label set:
+    early stopping is then switched off with a warning and all rows train
+    ``n_estimators`` trees.
+
+    Missing values (NaN) are supported natively: each split learns a default
+    direction for them. Infinite values are rejected. Sparse CSR/CSC input
+    is accepted; note that LightGBM treats unstored entries of a sparse
+    matrix as 0.
+
+    On a panel (a DataFrame with an ``(instrument, date)`` MultiIndex, see
+    :func:`~sklensemble.to_panel`) the last *dates* are held out, so every
+    instrument of a date falls on one side, and ``instrument_feature=True``
+    adds the instrument as a categorical feature (an instrument unseen in
+    fit is treated as missing).
+
+    Read more in ``docs/estimators.md`` ("The boosters").
+
+    Parameters
+    ----------
+    n_estimators : int, default=500
+        Maximum number of boosting rounds; early stopping usually keeps fewer.
+    learning_rate : float, default=0.05
+        Shrinkage of each tree's contribution.
+    num_leaves : int, default=15
         Maximum leaves per tree (LightGBM grows trees leaf-wise).
     max_depth : int, default=-1
-        Maximum depth of a tree; ``-1`` or ``0`` means no limit.""",
-            child_doc="""    min_child_samples : int, default=20
-        Minimum number of rows in a leaf.""",
-            reg_lambda="0.0",
-            library_cls="lightgbm.LGBMClassifier",
-            booster_example='{"max_bin": 127}',
-            library="LightGBM",
-            silent_note="``0`` prints nothing (LightGBM runs with ``verbosity=-1``).",
-        )
-        + """
+        Maximum depth of a tree; ``-1`` or ``0`` means no limit.
+    subsample : float, default=0.8
+        Share of rows sampled (without replacement) for each tree.
+    colsample_bytree : float, default=0.8
+        Share of features sampled for each tree.
+    min_child_samples : int, default=20
+        Minimum number of rows in a leaf.
+    reg_lambda : float, default=0.0
+        L2 penalty on leaf values.
+    reg_alpha : float, default=0.0
+        L1 penalty on leaf values.
+    early_stopping_rounds : int, default=20
+        Stop when the validation log-loss has not improved for this many
+        rounds; the best round is kept.
+    validation_fraction : float or None, default=0.1
+        Share of the **last** rows held out for early stopping. ``None``
+        trains on every row for ``n_estimators`` rounds.
+    validation_gap : int, default=0
+        Rows (dates, on a panel) right before the held-out tail that neither
+        train nor validate: set it to the label horizon, so that no training
+        label looks into the tail (the ``purge`` of
+        :class:`~sklensemble.PurgedWalkForwardSplit`).
+        :func:`~sklensemble.make_ensemble_pipeline` sets it from its
+        ``horizon``. Ignored when ``validation_fraction=None``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights per class (keys are the original labels) applied as sample
+        weights; ``"balanced"`` uses ``n_samples / (n_classes * counts)``.
+    booster_params : dict or None, default=None
+        Further keyword arguments for ``lightgbm.LGBMClassifier``, for example
+        ``{"max_bin": 127}``. They must not repeat a parameter above.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the row and column sampling.
+    n_jobs : int or None, default=None
+        Threads used by LightGBM; ``None`` lets LightGBM choose.
+    verbose : int, default=0
+        ``k > 0`` prints the validation log-loss every ``k`` rounds.
+        ``0`` prints nothing (LightGBM runs with ``verbosity=-1``).
+    instrument_feature : bool, default=False
+        Panels only: add each row's instrument (read from the index, never
+        from the numeric features) as a categorical feature.
+
     Attributes
     ----------
     model_ : lightgbm.LGBMClassifier
@@ -606,9 +637,13 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
     feature_importances_ : ndarray of shape (n_features,)
         Total gain of each feature's splits over the rounds used, normalised
         to sum to 1 (all zeros if no split was made).
-"""
-        + _INSTRUMENT_ATTRIBUTES_DOC
-        + """    n_features_in_ : int
+    instruments_ : ndarray of shape (n_instruments,)
+        The panel's instruments, with ``instrument_feature=True`` only.
+    instrument_importance_ : float
+        Share of the total gain earned by the instrument feature, with
+        ``instrument_feature=True`` only (``feature_importances_`` then
+        covers the numeric features and still sums to 1).
+    n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when ``X`` had string column
@@ -636,7 +671,6 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
-    )
 
     _parameter_constraints = {
         **_TailEarlyStoppingBooster._parameter_constraints,

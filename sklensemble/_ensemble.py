@@ -79,7 +79,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
     members receive the same 2D rows in time order, and sequence members
     build their windows themselves.
 
-    Read more in ``docs/`` (the ensemble).
+    Read more in ``docs/estimators.md`` ("SoftVotingEnsemble").
 
     Parameters
     ----------

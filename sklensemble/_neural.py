@@ -598,7 +598,26 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         return tags
 
 
-_COMMON_PARAMS_DOC = """
+class AttentionLSTMClassifier(_SequenceClassifierBase):
+    """Bidirectional LSTM with multi-head self-attention, as a sklearn classifier.
+
+    A stack of bidirectional LSTM layers reads each sequence; multi-head
+    self-attention (residual, LayerNorm) mixes its outputs across time; a
+    feed-forward head maps the last step to class logits. Trained by a skorch
+    ``NeuralNetClassifier`` built in :meth:`fit`.
+
+    Read more in ``docs/estimators.md`` ("The sequence classifiers").
+
+    Parameters
+    ----------
+    hidden_size : int, default=128
+        LSTM units per direction; attention works on ``2 * hidden_size``.
+    num_layers : int, default=3
+        Stacked LSTM layers.
+    num_heads : int, default=8
+        Attention heads; must divide ``2 * hidden_size``.
+    dropout : float, default=0.2
+        Dropout between LSTM layers, in attention and in the head.
     max_epochs : int, default=50
         Maximum number of passes over the training rows.
     batch_size : int, default=128
@@ -648,9 +667,9 @@ _COMMON_PARAMS_DOC = """
         of ending training quietly as in skorch (``patience`` stops early).
         ``clone`` copies them (skorch callbacks from their parameters) unless
         they define ``__sklearn_clone__``.
-"""
 
-_COMMON_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in :term:`fit`.
     class_weight_ : ndarray of shape (n_classes,)
@@ -682,9 +701,12 @@ _COMMON_ATTRIBUTES_DOC = """
         Only in a :meth:`quantize` copy: True.
     n_epochs_ : int
         Epochs trained, early stopping included.
-"""
 
-_NOTES_DOC = """
+    See Also
+    --------
+    TransformerClassifier : Transformer-encoder alternative.
+    SequenceWindower : Builds the look-back windows from rows.
+
     Notes
     -----
     Input: 3D ``(n_samples, sequence_length, n_features)`` arrays of any
@@ -726,41 +748,7 @@ _NOTES_DOC = """
     threads), and memory stays bounded. A pickled model stores its
     weights as CPU tensors and restores onto the fitted device, falling back
     to the CPU with a warning where CUDA is absent.
-"""
 
-
-class AttentionLSTMClassifier(_SequenceClassifierBase):
-    __doc__ = (
-        """Bidirectional LSTM with multi-head self-attention, as a sklearn classifier.
-
-    A stack of bidirectional LSTM layers reads each sequence; multi-head
-    self-attention (residual, LayerNorm) mixes its outputs across time; a
-    feed-forward head maps the last step to class logits. Trained by a skorch
-    ``NeuralNetClassifier`` built in :meth:`fit`.
-
-    Parameters
-    ----------
-    hidden_size : int, default=128
-        LSTM units per direction; attention works on ``2 * hidden_size``.
-    num_layers : int, default=3
-        Stacked LSTM layers.
-    num_heads : int, default=8
-        Attention heads; must divide ``2 * hidden_size``.
-    dropout : float, default=0.2
-        Dropout between LSTM layers, in attention and in the head."""
-        + _COMMON_PARAMS_DOC
-        + """
-    Attributes
-    ----------"""
-        + _COMMON_ATTRIBUTES_DOC
-        + """
-    See Also
-    --------
-    TransformerClassifier : Transformer-encoder alternative.
-    SequenceWindower : Builds the look-back windows from rows.
-"""
-        + _NOTES_DOC
-        + """
     Examples
     --------
     >>> import numpy as np
@@ -775,7 +763,6 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
     >>> bool(clf.score(X, y) > 0.8)
     True
     """
-    )
 
     _parameter_constraints = {
         **_SequenceClassifierBase._parameter_constraints,
@@ -844,13 +831,14 @@ class AttentionLSTMClassifier(_SequenceClassifierBase):
 
 
 class TransformerClassifier(_SequenceClassifierBase):
-    __doc__ = (
-        """Transformer encoder over sequences, as a scikit-learn classifier.
+    """Transformer encoder over sequences, as a scikit-learn classifier.
 
     A linear projection to ``d_model``, sinusoidal positional encoding, a
     stack of pre-norm Transformer encoder layers, pooling over time and a
     linear head to class logits. Trained by a skorch ``NeuralNetClassifier``
     built in :meth:`fit`.
+
+    Read more in ``docs/estimators.md`` ("The sequence classifiers").
 
     Parameters
     ----------
@@ -866,20 +854,138 @@ class TransformerClassifier(_SequenceClassifierBase):
         Dropout in the encoder layers.
     pooling : {"last", "mean"}, default="last"
         Summarise the sequence by its last step (the current bar) or the mean
-        over steps."""
-        + _COMMON_PARAMS_DOC
-        + """
+        over steps.
+    max_epochs : int, default=50
+        Maximum number of passes over the training rows.
+    batch_size : int, default=128
+        Sequences per optimisation step.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-2
+        AdamW decoupled weight decay.
+    clip_grad_norm : float or None, default=1.0
+        Maximum gradient norm; ``None`` disables clipping.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the cross-entropy loss: ``{label: weight}``,
+        ``"balanced"`` (inversely proportional to class frequencies) or
+        ``None`` (all ones). They multiply the ``sample_weight`` of
+        :meth:`fit`, as in scikit-learn.
+    validation_fraction : float or None, default=0.1
+        Share of the LAST training rows (time order, never shuffled) held out
+        to early-stop on the validation loss; the best epoch's weights are
+        restored. ``None`` trains on every row for ``max_epochs``. On a
+        panel's windows (:class:`SequenceWindower` on a panel) the last
+        dates are held out instead, every instrument of a date on one side.
+    validation_gap : int, default=0
+        Rows (dates, on a panel) right before the held-out tail that neither
+        train nor validate: set it to the label horizon, so that no training
+        label looks into the tail (the ``purge`` of
+        :class:`~sklensemble.PurgedWalkForwardSplit`).
+        :func:`~sklensemble.make_ensemble_pipeline` sets it from its
+        ``horizon``. Ignored when ``validation_fraction=None``.
+    patience : int, default=5
+        Epochs without a validation-loss improvement before stopping.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
+        ``"cuda:N"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout and batch shuffling. CPU fits
+        with the same seed and torch thread count are bit-for-bit identical,
+        also when other fits run in other threads; the caller's global torch
+        random state is left untouched.
+    verbose : int, default=0
+        0 is silent; 1 or more prints one line of losses per epoch.
+    callbacks : list or None, default=None
+        Extra skorch callbacks (instances or ``(name, callback)`` pairs)
+        appended to the net's own (gradient clipping, early stopping), e.g.
+        a learning-rate scheduler or the per-epoch pruning hook of
+        :func:`sklensemble.tuning.tune`. A ``KeyboardInterrupt`` raised by
+        a callback counts as Ctrl-C: it ends ``fit`` with that error instead
+        of ending training quietly as in skorch (``patience`` stops early).
+        ``clone`` copies them (skorch callbacks from their parameters) unless
+        they define ``__sklearn_clone__``.
+
     Attributes
-    ----------"""
-        + _COMMON_ATTRIBUTES_DOC
-        + """
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in :term:`fit`.
+    class_weight_ : ndarray of shape (n_classes,)
+        Loss weight of each class, in the order of ``classes_``.
+    missing_fill_ : ndarray of shape (n_features_in_,)
+        Value that replaces a missing (NaN) feature: its median over the
+        training rows (0 for a feature never observed there).
+    missing_indicator_features_ : ndarray of int
+        Features that were missing in some training row; each gets an extra
+        0/1 "was missing" input, so the network reads
+        ``n_features_in_ + len(missing_indicator_features_)`` inputs.
+    n_features_in_ : int
+        Number of features per time step seen in :term:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen in :term:`fit` (2D input with string column
+        names only).
+    sequence_length_in_ : int
+        Sequence length seen in :term:`fit` (1 for 2D input). Prediction
+        refuses other lengths: attention and pooling were learned over this
+        many steps.
+    device_ : str
+        Device the network lives on.
+    net_ : skorch.NeuralNetClassifier
+        The trained skorch net; ``net_.history`` holds per-epoch losses.
+    module_ : torch.nn.Module
+        The trained torch module, float32 (int8 dynamically quantized
+        layers in a :meth:`quantize` copy).
+    quantized_ : bool
+        Only in a :meth:`quantize` copy: True.
+    n_epochs_ : int
+        Epochs trained, early stopping included.
+
     See Also
     --------
     AttentionLSTMClassifier : Recurrent alternative.
     SequenceWindower : Builds the look-back windows from rows.
-"""
-        + _NOTES_DOC
-        + """
+
+    Notes
+    -----
+    Input: 3D ``(n_samples, sequence_length, n_features)`` arrays of any
+    sequence classification problem, or 2D rows treated as sequences of
+    length one. Windowed views (:class:`SequenceWindower`) are read one batch
+    at a time and never copied whole.
+
+    **Sample weights.** Each sequence's cross-entropy is multiplied by
+    ``w = sample_weight * class_weight``; a batch's loss is the mean of
+    ``w * loss`` divided by the mean of ``w`` over all the rows of its
+    split (training rows or validation tail), so every epoch's training and
+    validation losses are the weighted means ``sum(w * loss) / sum(w)`` and
+    a batch of light rows moves the weights less than a batch of heavy ones.
+    A weight of 0 removes a sequence from the loss (it still passes
+    through the network, and batch composition is unchanged). The
+    validation tail is weighted too, so early stopping judges the loss
+    being optimised; all-zero weights on the training rows or on the tail
+    are an error. Integer weights are not exactly equivalent to repeated
+    rows: shuffled mini-batches see a repeated row in different batches.
+
+    **Missing values.** NaN is accepted in fit and predict and handled the
+    same way in both, causally (per time step, never from later rows): a
+    missing value is replaced by its feature's median over the training
+    rows (the current step of each training sequence, the validation tail
+    excluded; ``missing_fill_``), and for every feature that was missing
+    in training a 0/1 indicator input tells the network which values were
+    filled (``missing_indicator_features_``). A feature missing only at
+    predict time is filled without an indicator. Without NaN in training
+    the network and its inputs are unchanged. :class:`SequenceWindower`
+    pads with copies of the first row or with zeros, never NaN, so padding
+    is not mistaken for missing data. Infinity is an error.
+
+    Predictions are computed in float32, in forward passes of one fixed
+    number of windows (the last padded): as many as fit a 32 MiB estimate of
+    the activations on the CPU (a multiple of 16), 1,024 on CUDA. For one
+    shape the kernels round a row the same whatever its neighbours and its
+    place in the batch, so a row's probabilities do not depend on the other
+    rows it is predicted with (bit for bit; measured on CPUs with 1 to 16
+    threads), and memory stays bounded. A pickled model stores its
+    weights as CPU tensors and restores onto the fitted device, falling back
+    to the CPU with a warning where CUDA is absent.
+
     Examples
     --------
     >>> import numpy as np
@@ -894,7 +1000,6 @@ class TransformerClassifier(_SequenceClassifierBase):
     >>> bool(clf.score(X, y) > 0.8)
     True
     """
-    )
 
     _parameter_constraints = {
         **_SequenceClassifierBase._parameter_constraints,

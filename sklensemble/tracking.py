@@ -89,6 +89,17 @@ _OPTIONS = {"log_ensemble_details": True, "log_importances": False, "log_plots":
 _GIT_STATES = {}
 
 
+@contextlib.contextmanager
+def _details_suspended():
+    """Fits inside the block log no ensemble details; the setting is restored after."""
+    before = _OPTIONS["log_ensemble_details"]
+    _OPTIONS["log_ensemble_details"] = False
+    try:
+        yield
+    finally:
+        _OPTIONS["log_ensemble_details"] = before
+
+
 class TrackingWarning(UserWarning):
     """Something could not be logged to MLflow; the model itself is unaffected.
 

@@ -1,7 +1,6 @@
 """Tests for XGBoostClassifier and LightGBMClassifier."""
 
 import pickle
-import re
 
 import lightgbm
 import numpy as np
@@ -161,17 +160,6 @@ class TestBooster:
         make(cls, verbose=5).fit(X, y)
         assert "logloss" in capsys.readouterr().out
 
-    def test_documented_attributes_match_fitted(self, cls, data):
-        X, y = data
-        # A panel with instrument_feature sets every documented attribute.
-        index = pd.MultiIndex.from_arrays(
-            [np.arange(len(y)) % 3, pd.bdate_range("2020-01-01", periods=len(y))]
-        )
-        panel = pd.DataFrame(X, columns=list("abcdef"), index=index)
-        clf = make(cls, instrument_feature=True).fit(panel, y)
-        fitted = {k for k in vars(clf) if k.endswith("_") and not k.startswith("_")}
-        assert fitted == documented_attributes(cls)
-
     def test_deterministic_with_random_state(self, cls, data):
         X, y = data
         clf = make(cls)
@@ -204,10 +192,3 @@ def test_lightgbm_subsample_is_active():
     assert clf.get_params()["subsample_freq"] == 1
     assert LightGBMClassifier(subsample=1.0)._make_model(2, 0, True).subsample_freq == 0
     assert isinstance(clf, lightgbm.LGBMClassifier)
-
-
-def documented_attributes(cls):
-    """Names listed in the numpydoc "Attributes" section of ``cls``."""
-    section = cls.__doc__.split("Attributes\n    ----------\n")[1]
-    section = re.split(r"\n    \w[\w ]*\n    -+\n", section)[0]
-    return set(re.findall(r"^    (\w+) : ", section, flags=re.MULTILINE))

@@ -47,6 +47,7 @@ def bars_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_fit_then_predict_on_ohlcv(bars_csv, tmp_path, capsys):
     model = tmp_path / "model.skens"
     code = main(
@@ -178,6 +179,7 @@ def test_fit_on_a_feature_table_with_labels(tmp_path):
     assert len(pd.read_csv(tmp_path / "p.csv")) == 400
 
 
+@pytest.mark.slow
 def test_demo_writes_plots_model_and_mlflow_run(monkeypatch, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     pytest.importorskip("mlflow")
@@ -227,6 +229,7 @@ def test_user_errors_are_one_line_and_exit_2(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_tune_on_a_shared_storage(bars_csv, tmp_path, capsys):
     pytest.importorskip("optuna")
     storage = f"sqlite:///{tmp_path / 'study.db'}"
@@ -362,6 +365,7 @@ def _wait_for_line(process, prefix, timeout=300):
     raise AssertionError(f"no line {prefix!r} from the child in {timeout}s")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_during_an_epoch_exits_130_and_keeps_the_old_model(bars_csv, tmp_path):
     model = tmp_path / "model.skens"

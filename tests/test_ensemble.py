@@ -2,7 +2,6 @@
 
 import os
 import pickle
-import re
 import signal
 import threading
 import time
@@ -411,14 +410,6 @@ class TestOutputs:
         scaled_logreg = make_pipeline(StandardScaler(), LogisticRegression())
         with pytest.raises(ValueError, match="NaN"):
             SoftVotingEnsemble([("xgb", xgb()), ("lr", scaled_logreg)]).fit(X, y)
-
-    def test_documented_attributes_match_fitted(self, data):
-        X, y = data
-        ens = trees_and_logreg().fit(pd.DataFrame(X, columns=list("abcde")), y)
-        fitted = {k for k in vars(ens) if k.endswith("_") and not k.startswith("_")}
-        section = SoftVotingEnsemble.__doc__.split("Attributes\n    ----------\n")[1]
-        section = re.split(r"\n    \w[\w ]*\n    -+\n", section)[0]
-        assert fitted == set(re.findall(r"^    (\w+) : ", section, flags=re.MULTILINE))
 
     def test_unfitted_and_wrong_width(self, data):
         X, y = data

@@ -23,6 +23,9 @@ import pytest
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 
+# A real MLflow server for the module: seconds to start.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("mlflow")
 pytest.importorskip("skops")
 pytest.importorskip("safetensors")

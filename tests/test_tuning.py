@@ -401,24 +401,35 @@ class TestTune:
                 **FAST,
             )
 
-    def test_timeout_is_honoured(self, data):
+    def test_timeout_stops_new_trials_and_lets_the_running_one_finish(self, data):
         X, y = data
-        space = {"max_depth": IntDistribution(1, 8)}
-        start = time.perf_counter()
+        timeout = 0.5
+        seen = []
+
+        def first_trial_outlasts_the_deadline(study, trial):
+            seen.append((trial.number, trial.state))
+            if trial.number == 0:
+                time.sleep(timeout)
+            if len(seen) == 3:  # the timeout was lost: fail, do not run forever
+                study.stop()
+
         result = tune(
             xgb(),
             X,
             y,
             cv=TimeSeriesSplit(2),
-            search_space=space,
+            search_space={"max_depth": IntDistribution(1, 8)},
             n_trials=None,
-            timeout=1.0,
+            timeout=timeout,
+            callbacks=[first_trial_outlasts_the_deadline],
             refit=False,
             **FAST,
         )
-        elapsed = time.perf_counter() - start
-        assert 1 <= len(result.study_.trials) < 500
-        assert elapsed < 15  # one second, plus the trial running at the deadline
+        # The trial running at the deadline completed; none started after it.
+        assert seen == [(0, TrialState.COMPLETE)]
+        assert [t.state for t in result.study_.trials] == [TrialState.COMPLETE]
+        assert result.best_trial_.number == 0
+        assert len(result.best_trial_.user_attrs["fold_scores"]["fit_time"]) == 2
 
     @pytest.mark.parametrize(
         "kwargs, match",
@@ -596,6 +607,7 @@ WORKER = textwrap.dedent(
 
 
 class TestScaleOut:
+    @pytest.mark.slow
     def test_two_processes_share_one_study(self, tmp_path):
         url = f"sqlite:///{tmp_path / 'study.db'}"
         script = tmp_path / "worker.py"
@@ -667,6 +679,28 @@ class TestScaleOut:
         assert sorted(t.number for t in trials) == [0, 1, 2, 3]
         assert all(t.state == TrialState.COMPLETE for t in trials)
 
+    def test_workers_join_the_study_through_the_storage_given(self, tmp_path):
+        # The path of process and Dask workers, run in threads to stay cheap:
+        # each worker loads the study by name from the storage it is handed.
+        from sklensemble.tuning._execution import _optimize
+
+        url = f"sqlite:///{tmp_path / 'workers.db'}"
+        study = optuna.create_study(study_name="workers", storage=url)
+        _optimize(
+            study,
+            lambda trial: trial.suggest_float("x", 0.0, 1.0),
+            storage=url,
+            mode="processes",
+            n_trials=5,
+            timeout=None,
+            n_jobs=2,
+            callbacks=None,
+            progress=False,
+        )
+        stored = optuna.load_study(study_name="workers", storage=url).trials
+        assert sorted(t.number for t in stored) == [0, 1, 2, 3, 4]
+        assert all(t.state == TrialState.COMPLETE for t in stored)
+
     def test_process_backend_without_shared_storage_raises(self, data):
         X, y = data
         with (
@@ -686,6 +720,31 @@ class TestScaleOut:
 
 # -- MLflow -------------------------------------------------------------------
 class TestMlflow:
+    def test_trials_fit_without_ensemble_details_and_the_setting_comes_back(self, data):
+        from sklensemble import tracking
+
+        X, y = data
+        during = []
+
+        def record(study, trial):
+            during.append(tracking._OPTIONS["log_ensemble_details"])
+            if trial.number == 1:
+                raise RuntimeError("callback failed")
+
+        with pytest.raises(RuntimeError, match="callback failed"):
+            tune(
+                xgb(),
+                X,
+                y,
+                cv=TimeSeriesSplit(2),
+                search_space={"max_depth": IntDistribution(1, 3)},
+                n_trials=3,
+                callbacks=[record],
+                **FAST,
+            )
+        assert during == [False, False]
+        assert tracking._OPTIONS["log_ensemble_details"] is True
+
     def test_parent_and_child_runs(self, data, tmp_path):
         mlflow = pytest.importorskip("mlflow")
         X, y = data
