@@ -6,10 +6,14 @@ from other processes spreads evenly over them), the serving fast path and
 each of its parts on the last 60 rows:
 
 - the whole ``predict_proba_last(pipe, rows)`` (rows: a DataFrame);
-- the scaler's ``transform``; the ensemble's input check;
-- each member's share (a booster's one-row prediction; a network's
-  SequenceWindower and its one-window prediction, and inside that the torch
-  forward pass alone);
+- its input check and scaling (the DataFrame's columns, time order and
+  values checked once, the scaler's centre and scale applied);
+- the ensemble's share, and each member's: a booster's one-row call into
+  its library, a network's last window in one forward pass, and inside that
+  the torch forward pass alone;
+- the general route (the scaler's ``transform`` and the ensemble's
+  ``predict_proba_last``, each with its own checks), which any other
+  Pipeline takes, for comparison;
 - the plain-torch reference: the same two torch modules, float32, one window
   each, ``torch.inference_mode``, torch's default threads: what a service
   written directly in torch would run for the networks.
@@ -19,6 +23,7 @@ compare across machines and loads.
 
     python benchmarks/bench_predict_last.py
     python benchmarks/bench_predict_last.py --rows 5000 --calls 2000
+    taskset -c 0 python benchmarks/bench_predict_last.py --threads 1
 """
 
 import argparse
@@ -31,7 +36,7 @@ import pandas as pd
 import torch
 
 from sklensemble import make_ensemble_pipeline, predict_proba_last
-from sklensemble._ensemble import _last_row_proba
+from sklensemble._serving import _checked_rows
 
 
 def make_rows(n_rows, n_features, seed=0):
@@ -47,47 +52,45 @@ def make_rows(n_rows, n_features, seed=0):
 
 def parts(pipe, window):
     """name -> zero-argument callable, for the whole path and its parts."""
-    scaler, ensemble = pipe.named_steps["scaler"], pipe.named_steps["ensemble"]
-    scaled = scaler.transform(window)
-    checked = ensemble._validate_X(scaled, reset=False)
+    ensemble = pipe.named_steps["ensemble"]
+    rows = _checked_rows(pipe.steps, window)
+    assert rows is not None, "the fast route does not apply"
     calls = {
         "predict_proba_last(pipe, rows)": lambda: predict_proba_last(pipe, window),
-        "  scaler.transform": lambda: scaler.transform(window),
-        "  ensemble input check": lambda: ensemble._validate_X(scaled, reset=False),
+        "  input check and scaling": lambda: _checked_rows(pipe.steps, window),
+        "  ensemble (all members, weighted)": lambda: ensemble._serve_last(rows),
+        "general route, for comparison": lambda: general_route(pipe, window),
     }
     modules = []
     for name, member in ensemble.named_estimators_.items():
         if not hasattr(member, "steps"):
-            calls[f"  {name}: one-row predict_proba"] = lambda m=member: (
-                _last_row_proba(m, checked)
+            calls[f"    {name}: one-row call"] = lambda m=member: m._serve_row(
+                rows[-1:]
             )
             continue
         windower, net = member.steps[0][1], member.steps[-1][1]
-        windows = windower.transform(checked)
-        tensor = torch.from_numpy(np.array(windows[-1:]))
-        calls[f"  {name}: whole member"] = lambda m=member: _last_row_proba(m, checked)
-        calls[f"    {name}: SequenceWindower.transform"] = lambda w=windower: (
-            w.transform(checked)
+        window_rows = windower._last_window(rows)
+        tensor = torch.from_numpy(window_rows[np.newaxis].astype(np.float32))
+        calls[f"    {name}: last window, one pass"] = lambda n=net, w=window_rows: (
+            n._serve_window(w)
         )
-        calls[f"    {name}: _predict_proba_last (checks + torch)"] = (
-            lambda n=net, w=windows: n._predict_proba_last(w)
-        )
-        calls[f"      {name}: torch forward, 1 thread"] = lambda n=net, t=tensor: (
-            forward_one_thread(n.module_, t)
+        calls[f"      {name}: torch forward alone"] = lambda n=net, t=tensor: forward(
+            n.module_, t
         )
         modules.append((net.module_, tensor))
     calls["plain-torch reference (both networks)"] = lambda: reference(modules)
     return calls
 
 
-def forward_one_thread(module, tensor):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            return module(tensor)
-    finally:
-        torch.set_num_threads(before)
+def general_route(pipe, window):
+    """The route every other model takes: each step's own checks."""
+    scaled = pipe.named_steps["scaler"].transform(window)
+    return pipe.named_steps["ensemble"].predict_proba_last(scaled)
+
+
+def forward(module, tensor):
+    with torch.inference_mode():
+        return module(tensor)
 
 
 def reference(modules):
@@ -114,7 +117,12 @@ def main():
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--sequence-length", type=int, default=60)
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument(
+        "--threads", type=int, help="torch threads, as a serving process sets them"
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     X, y = make_rows(args.rows, args.features)
     pipe = make_ensemble_pipeline(
         preset="fast", sequence_length=args.sequence_length, random_state=0

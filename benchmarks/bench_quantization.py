@@ -7,8 +7,8 @@ the 3 rows before, so only a look-back model can learn it), then its
 agreement of the predicted classes, largest probability difference, and the
 latency of one window (the serving path ``_predict_proba_last``) in
 round-robin calls. ``--sizes default`` adds the design's sizes (LSTM 3 x 128,
-Transformer d_model 256 x 4 layers), trained one epoch only: their latency
-is the point, not their accuracy.
+Transformer d_model 256 x 4 layers), trained 10 epochs (``--default-epochs``)
+to keep a CPU run short.
 
     python benchmarks/bench_quantization.py
     python benchmarks/bench_quantization.py --sizes fast default
@@ -55,6 +55,7 @@ def main():
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--sequence-length", type=int, default=20)
     parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--default-epochs", type=int, default=10)
     args = parser.parse_args()
     X, y = make_planted_sequences(args.rows, seed=0)
     windows = SequenceWindower(args.sequence_length).fit_transform(X)
@@ -75,7 +76,7 @@ def main():
         for cls, params in SIZES[sizes].items():
             epochs = dict(max_epochs=40, lr=5e-3) if sizes == "fast" else {}
             if sizes == "default":
-                epochs = dict(max_epochs=1)
+                epochs = dict(max_epochs=args.default_epochs)
             clf = cls(**params, **epochs, device="cpu", random_state=0)
             clf.fit(windows[:split], y[:split])
             quantized = clf.quantize()

@@ -85,6 +85,9 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
     def _predict_model_proba(self, X):
         raise NotImplementedError
 
+    def _predict_row_proba(self, row):
+        raise NotImplementedError
+
     # -- fit --------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
         """Fit the booster, early-stopping on the last rows.
@@ -251,6 +254,19 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         proba = np.asarray(self._predict_model_proba(X), dtype=np.float64)
         # XGBoost computes in float32: rows miss 1 by ~1e-7, which makes
         # sklearn's log_loss warn. Renormalise in float64.
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def _serve_row(self, row):
+        """Probabilities of one checked float row, by the library's own call.
+
+        The serving path's call: the ensemble checked the row, so this skips
+        :meth:`predict_proba`'s checks (an instrument feature needs them).
+        """
+        if self.instrument_feature:
+            return self.predict_proba(row)
+        proba = np.asarray(self._predict_row_proba(row), dtype=np.float64)
+        if proba.ndim == 1:  # binary: the library returns P(class 1)
+            proba = np.column_stack([1.0 - proba, proba])
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
@@ -541,6 +557,11 @@ class XGBoostClassifier(_TailEarlyStoppingBooster):
     def _predict_model_proba(self, X):
         return self.model_.predict_proba(X, iteration_range=(0, self.n_estimators_))
 
+    def _predict_row_proba(self, row):
+        # The call XGBClassifier.predict_proba makes for dense input.
+        booster = self.model_.get_booster()
+        return booster.inplace_predict(row, iteration_range=(0, self.n_estimators_))
+
 
 class LightGBMClassifier(_TailEarlyStoppingBooster):
     """LightGBM classifier that early-stops on the last rows of its data.
@@ -778,6 +799,10 @@ class LightGBMClassifier(_TailEarlyStoppingBooster):
         return self.model_.predict_proba(
             _sparse_matrix(X), num_iteration=self.n_estimators_
         )
+
+    def _predict_row_proba(self, row):
+        # The call LGBMClassifier.predict_proba makes, without its checks.
+        return self.model_.booster_.predict(row, num_iteration=self.n_estimators_)
 
 
 def _sparse_matrix(X):

@@ -794,8 +794,13 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         :meth:`predict_proba_last`).
         """
         proba = _last_row_proba(est, X) if last_only else est.predict_proba(X)
+        return self._in_class_columns(
+            est, proba, 1 if last_only else X.shape[0], class_map
+        )
+
+    def _in_class_columns(self, est, proba, n_rows, class_map=None):
+        """A member's ``proba`` (``n_rows`` expected) in ``classes_`` columns."""
         proba = np.asarray(proba, dtype=np.float64)
-        n_rows = 1 if last_only else X.shape[0]
         columns = np.asarray(est.classes_).astype(np.intp)  # members see 0..K-1
         if class_map is not None:
             columns = class_map[columns]
@@ -803,7 +808,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         if proba.shape[0] != n_rows:
             raise ValueError(
                 f"Member {type(est).__name__} returned {proba.shape[0]} rows of "
-                f"probabilities for {X.shape[0]} input rows; members must "
+                f"probabilities for {n_rows} input rows; members must "
                 "return one row per input row (pad windows rather than drop "
                 "the first rows)."
             )
@@ -867,6 +872,20 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             Columns follow ``classes_``.
         """
         return self._weighted_proba(X, last_only=True)
+
+    def _serve_last(self, rows):
+        """:meth:`predict_proba_last` of float rows the serving path checked.
+
+        ``rows`` (an ndarray, n_features_in_ columns, finite or NaN) skip the
+        input check; each member predicts through :func:`_serving_proba`.
+        """
+        proba = None
+        for est, weight in zip(self.estimators_, self.weights_.values(), strict=True):
+            if weight == 0:
+                continue
+            member = self._in_class_columns(est, _serving_proba(est, rows), 1)
+            proba = weight * member if proba is None else proba + weight * member
+        return proba
 
     def predict(self, X):
         """Class with the highest weighted mean probability.
@@ -996,6 +1015,25 @@ def _last_row_proba(est, X):
         est = est.steps[-1][1]
     last = getattr(est, "_predict_proba_last", None)
     return last(X) if last is not None else est.predict_proba(X[-1:])
+
+
+def _serving_proba(est, rows):
+    """A member's probabilities for the last of ``rows``, by its one-row call.
+
+    A booster's ``_serve_row`` (its library's one-row prediction), or a
+    windower-and-network Pipeline's last window straight into the network's
+    ``_serve_window``; any other member, or too few rows for a window, goes
+    through :func:`_last_row_proba`.
+    """
+    if isinstance(est, Pipeline) and len(est) == 2:
+        last_window = getattr(est[0], "_last_window", None)
+        serve = getattr(est[-1], "_serve_window", None)
+        window = None if last_window is None else last_window(rows)
+        if window is not None and serve is not None:
+            return serve(window)
+    elif hasattr(est, "_serve_row"):
+        return est._serve_row(rows[-1:])
+    return _last_row_proba(est, rows)
 
 
 def _context_rows(est):

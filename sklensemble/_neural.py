@@ -529,6 +529,19 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         with torch.inference_mode():
             return self._forward(to_tensor(self._fill_missing(np.asarray(X))))
 
+    def _serve_window(self, window):
+        """Probabilities of one ``(sequence_length, n_features)`` float window.
+
+        The serving path's call: the ensemble checked the rows, so only the
+        window's length is checked here; the window is rounded to float32 as
+        :class:`SequenceWindower` does, and imputed, then one forward pass.
+        """
+        if window.shape[0] != self.sequence_length_in_:
+            return self._predict_proba_last(window[np.newaxis])  # its error
+        batch = self._fill_missing(window[np.newaxis].astype(np.float32))
+        with torch.inference_mode():
+            return self._forward(to_tensor(batch))
+
     def _forward(self, batch):
         """float64 probabilities of a float32 CPU batch (softmax in float64)."""
         logits = self.module_(batch.to(self.device_))

@@ -332,6 +332,18 @@ class SequenceWindower(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             return make_panel_windows(X, keys, self.sequence_length, self.padding)
         return make_windows(X, self.sequence_length, self.padding)
 
+    def _last_window(self, rows):
+        """The window of the last of ``rows`` (a checked 2D array), or None.
+
+        None for a panel windower or fewer rows than a window, whose windows
+        :meth:`transform` builds (by instrument; padded).
+        """
+        if self.instrument is not None or self.date is not None:
+            return None
+        if rows.shape[0] < self.sequence_length:
+            return None
+        return rows[-self.sequence_length :]
+
     def fit_transform(self, X, y=None):
         """Fit to X, then return its windows (see :meth:`transform`)."""
         return self.fit(X, y).transform(X)
