@@ -6,7 +6,7 @@ timed three ways, in rounds that alternate them: without tracking, under
 (its default options), each into a local sqlite store in a temporary
 folder. The medians and their ratio to the plain fit of the same rounds are
 reported, because shared machines are noisy; so is the time spent in the
-ensemble's own logging (``sklensemble.tracking._log_ensemble_fit``) as a
+ensemble's own logging (``sklensemble.tracking.details._log_ensemble_fit``) as a
 share of the plain fit. Target: sklensemble's own part <= 15% of a fit.
 
 Usage::
@@ -28,6 +28,7 @@ import mlflow.sklearn
 from sklensemble import MarketFeatures, make_ensemble_pipeline, tracking
 from sklensemble.datasets import make_synthetic_market
 from sklensemble.labels import drop_unlabeled, return_labels
+from sklensemble.tracking import details
 
 MODES = ("plain", "mlflow_autolog", "sklensemble_autolog")
 
@@ -62,7 +63,7 @@ class OwnTime:
 
     def __init__(self):
         self.seconds = 0.0
-        self._original = tracking._log_ensemble_fit
+        self._original = details._log_ensemble_fit
 
     def __enter__(self):
         def timed(*args, **kwargs):
@@ -72,11 +73,11 @@ class OwnTime:
             finally:
                 self.seconds += time.perf_counter() - start
 
-        tracking._log_ensemble_fit = timed
+        details._log_ensemble_fit = timed
         return self
 
     def __exit__(self, *exc):
-        tracking._log_ensemble_fit = self._original
+        details._log_ensemble_fit = self._original
 
 
 def timed_fit(mode, args, X, y):

@@ -4,7 +4,7 @@ sequence models for market time series (Buy/Hold/Sell).
 Public estimators are re-exported here; see the documentation in ``docs/``.
 """
 
-from . import datasets, evaluate, labels
+from . import datasets, evaluate, labels, tracking
 from ._boosting import LightGBMClassifier, XGBoostClassifier
 from ._ensemble import SoftVotingEnsemble
 from ._features import MarketFeatures
@@ -37,4 +37,5 @@ __all__ = [
     "datasets",
     "evaluate",
     "labels",
+    "tracking",
 ]

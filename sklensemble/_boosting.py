@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._hooks import run_fit_hooks
 from ._panel import panel_keys, take_rows
 from ._validation import check_time_order, tail_rows
 
@@ -107,6 +108,11 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         self : object
             The fitted classifier.
         """
+        self._fit(X, y, sample_weight)
+        run_fit_hooks(self, X, y, sample_weight)
+        return self
+
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_booster_params()
         keys = panel_keys(X)

@@ -11,10 +11,9 @@ name the member that failed.
 """
 
 import numbers
-import sys
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -48,8 +47,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._hooks import member_fits, run_fit_hooks
 from ._interrupt import check_stop, current_stop, discard_fit, stop_on
 from ._panel import panel_keys, take_rows
+from ._utils import _EPS, _final_step, _log_loss, _nonzero_weights
 from ._validation import (
     check_missing_values,
     check_time_order,
@@ -62,8 +63,6 @@ from ._validation import (
 _PERMUTATION_REPEATS = 3
 # Tail rows kept for permutation importances (the last of the tail).
 _MAX_IMPORTANCE_ROWS = 2000
-# Probabilities are clipped here before taking logs.
-_EPS = 1e-15
 # Why fit needs rows in time order (for the error on a shuffled index).
 # Parameter names through which estimators set their thread count.
 _THREAD_PARAMS = ("n_jobs", "nthread", "nthreads", "num_threads", "num_thread")
@@ -420,12 +419,15 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         never a mix of new and old members.
         """
         try:
-            return self._fit(X, y, sample_weight)
+            fitted = self._fit(X, y, sample_weight)
         except BaseException:
             discard_fit(self)
             raise
+        run_fit_hooks(self, X, y, sample_weight, **fitted)
+        return self
 
     def _fit(self, X, y, sample_weight):
+        """Fit; return what the fit hooks get besides ``fit``'s arguments."""
         self._validate_params()
         names, estimators = self._validate_estimators()
         members = [
@@ -462,11 +464,8 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             name: float(w) for name, w in zip(active, weights, strict=True)
         }
         self._importances = self._compute_importances(X, y_enc, sample_weight, dates)
-        if "mlflow" in sys.modules:  # tracking is optional: never import it here
-            from .tracking import _log_ensemble_fit
-
-            _log_ensemble_fit(self, X, y_enc, sample_weight)
-        return self
+        # The rows and labels the members saw, validated and encoded.
+        return {"X_fit": X, "y_fit": y_enc, "sample_weight_fit": sample_weight}
 
     def _weight_receivers(self, members, sample_weight):
         """Names of the members whose ``fit`` gets ``sample_weight``."""
@@ -510,7 +509,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
                 _cap_threads(est, threads)
         weights = {n: sample_weight if n in receivers else None for n, _ in members}
         args = [(lane, X, y, weights, self.verbose) for lane in lanes]
-        with _unlogged_member_fits(self):
+        with member_fits(self):
             if n_parallel > 1:
                 # Lanes fit the clones in place: they must share this process's
                 # memory even under a process or Dask joblib backend. An
@@ -959,26 +958,8 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
 
 
 # -- members --------------------------------------------------------------
-# The fit defined above; autologging replaces the class attribute with a
-# patched one, which tracking tells apart from this.
-_UNPATCHED_FIT = SoftVotingEnsemble.fit
-
-
-def _unlogged_member_fits(ensemble):
-    """Keeps MLflow autologging from giving member fits runs of their own."""
-    if "mlflow" in sys.modules:  # tracking is optional: never import it here
-        from .tracking import _member_fits
-
-        return _member_fits(ensemble)
-    return nullcontext()
-
-
 def _is_drop(est):
     return isinstance(est, str) and est == "drop"
-
-
-def _final_step(est):
-    return est.steps[-1][1] if isinstance(est, Pipeline) else est
 
 
 def _is_torch(est):
@@ -1226,11 +1207,6 @@ def _simplex_log_loss_weights(probas, y, sample_weight):
     return weights / weights.sum()
 
 
-def _log_loss(proba, y, sample_weight):
-    picked = np.clip(proba[np.arange(len(y)), y], _EPS, None)
-    return float(-np.average(np.log(picked), weights=sample_weight))
-
-
 def _normalise(values):
     """Scale to sum 1; all zeros stay zeros."""
     values = np.asarray(values, dtype=np.float64)
@@ -1240,11 +1216,6 @@ def _normalise(values):
 
 def _rows(array, rows):
     return None if array is None else array[rows]
-
-
-def _nonzero_weights(weights):
-    """The weights, or None when absent or all zero."""
-    return weights if weights is not None and weights.sum() > 0 else None
 
 
 @contextmanager

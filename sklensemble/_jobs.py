@@ -391,7 +391,7 @@ def log_to_mlflow(uri, params, summary, artifacts, say):
     try:
         from mlflow.tracking import MlflowClient
 
-        from .tracking import _bounded_requests, _unreachable
+        from .tracking.http import _bounded_requests, _unreachable
     except ImportError:
         say(
             "MLflow is not installed: run not logged "
@@ -445,7 +445,7 @@ def _end_failed(client, run_id):
     """Mark a half-logged run FAILED, if the store still answers."""
     if run_id is None:
         return
-    from .tracking import _bounded_requests
+    from .tracking.http import _bounded_requests
 
     try:
         with _bounded_requests():

@@ -23,6 +23,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, GradientNormClipping, LRScheduler
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
+from ._hooks import run_fit_hooks
 from ._interrupt import check_stop, discard_fit
 from ._modules import AttentionLSTM, TransformerEncoderNet
 from ._progress import EpochProgress, epochs_enabled
@@ -313,10 +314,12 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         try:
-            return self._fit(X, y, sample_weight)
+            self._fit(X, y, sample_weight)
         except BaseException:
             discard_fit(self)
             raise
+        run_fit_hooks(self, X, y, sample_weight)
+        return self
 
     def _fit(self, X, y, sample_weight):
         self._validate_params()

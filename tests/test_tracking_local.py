@@ -24,6 +24,11 @@ from sklensemble import (  # noqa: E402
     SoftVotingEnsemble,
     tracking,
 )
+from sklensemble.tracking import (  # noqa: E402
+    _mlflow_private,
+    autologging,
+    reproducibility,
+)
 
 
 def sequence_member(seed):
@@ -239,10 +244,71 @@ def test_costly_details_are_opt_in(store, rows, monkeypatch):
 
 def test_git_state_is_read_once_per_directory(monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr(tracking, "_GIT_STATES", {})
+    monkeypatch.setattr(reproducibility, "_GIT_STATES", {})
     monkeypatch.setattr(
-        tracking, "_read_git_state", lambda: calls.append(1) or ("abc", False)
+        reproducibility, "_read_git_state", lambda: calls.append(1) or ("abc", False)
     )
     monkeypatch.chdir(tmp_path)
-    assert tracking._git_state() == tracking._git_state() == ("abc", False)
+    assert reproducibility._git_state() == reproducibility._git_state()
+    assert reproducibility._git_state() == ("abc", False)
     assert calls == [1]
+
+
+# -- MLflow's private names, read in one module ----------------------------------
+def test_mlflow_private_routes_still_exist(store):
+    """What sklensemble reads of MLflow's private names is still there, and
+    means what it meant: an MLflow release that changes it fails here."""
+    session = _mlflow_private._training_session()
+    assert session is not None
+    assert session._session_stack == []
+    with session(object(), allow_children=False) as outer:
+        assert session._session_stack == [outer]
+        with session(object()) as inner:
+            assert not inner.should_log()  # children of outer are not logged
+    assert session._session_stack == []
+
+    mlflow.sklearn.autolog(disable=True)
+    assert _mlflow_private._sklearn_autolog_disabled()
+    tags = {"team": "a"}
+    mlflow.sklearn.autolog(extra_tags=tags, log_models=False)
+    assert not _mlflow_private._sklearn_autolog_disabled()
+    assert _mlflow_private._sklearn_autolog_config("extra_tags") is tags
+    assert _mlflow_private._sklearn_autolog_config("log_models") is False
+
+
+def test_autolog_follows_mlflow_reconfiguration(store, rows):
+    """Our bare-estimator runs stop when MLflow's autologging is turned off or
+    reconfigured by MLflow's own call."""
+    tracking.autolog(log_models=False, log_datasets=False, silent=True)
+    assert autologging._autolog_in_force()
+    mlflow.sklearn.autolog(log_models=False, silent=True)
+    assert not autologging._autolog_in_force()
+    tracking.autolog(log_models=False, log_datasets=False, silent=True)
+    mlflow.sklearn.autolog(disable=True)
+    assert not autologging._autolog_in_force()
+
+
+def test_autologged_bare_fit_logs_through_public_calls(store, rows):
+    """A bare ensemble's run: its parameters, MLflow's training metrics, the
+    model with its input example and signature, and the ensemble's details."""
+    X, y = rows
+    tracking.autolog(log_datasets=False, silent=True)
+    model = tiny_ensemble().fit(X, y)
+    run = mlflow.last_active_run()
+    assert run.info.status == "FINISHED"
+    data = mlflow.get_run(run.info.run_id).data
+    assert data.params["lstm_a__net__hidden_size"] == "4"
+    assert data.tags["estimator_class"] == "sklensemble._ensemble.SoftVotingEnsemble"
+    proba = model.predict_proba(X)
+    labels = model.classes_[proba.argmax(1)]
+    assert data.metrics["training_accuracy_score"] == pytest.approx(
+        np.mean(labels == y)
+    )
+    assert data.metrics["training_score"] == pytest.approx(model.score(X, y))
+    assert "member.lgbm.val_log_loss" in data.metrics
+    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
+    assert info.signature.inputs.input_names() == ["ret", "vol", "rsi"]
+    assert info.saved_input_example_info is not None
+    loaded = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+    assert len(mlflow.search_runs([store], output_format="list")) == 1
