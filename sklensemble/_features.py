@@ -158,17 +158,12 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
     allow is computed; only a missing close is refused (and a high without
     a low, or the reverse):
 
-    ============================  ======================================
-    columns of ``X``              features
-    ============================  ======================================
-    close                         ``log_return_{h}``, ``volatility_{w}``,
-                                  ``rsi_{w}``, ``macd``, ``macd_signal``,
-                                  ``bollinger_pctb_{w}``, ``dist_sma_{w}``
-    + high and low                + ``atr_{w}``, ``hl_range``
-    + volume                      + ``volume_zscore_{w}``
-    open                          none (checked, if present, like the
-                                  other prices)
-    ============================  ======================================
+    | columns of ``X`` | features |
+    |---|---|
+    | close | log returns, volatility, RSI, MACD, signal, Bollinger %b, SMA distances |
+    | + high and low | + ATR, ``hl_range`` |
+    | + volume | + volume z-score |
+    | open | none (checked, if present, like the other prices) |
 
     The columns found in :meth:`fit` decide the features (``fields_``,
     :meth:`get_feature_names_out`); :meth:`transform` needs the same

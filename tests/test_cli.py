@@ -150,6 +150,7 @@ def closes_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_fit_then_predict_on_closes_alone(closes_csv, tmp_path, capsys):
     model = tmp_path / "closes.skens"
     args = ["--cv", "2", "--sequence-length", "5", "--out", str(model)]
