@@ -10,7 +10,7 @@ from ._ensemble import SoftVotingEnsemble
 from ._features import MarketFeatures
 from ._io import load, save
 from ._neural import AttentionLSTMClassifier, TransformerClassifier
-from ._panel import to_panel
+from ._panel import to_panel, wide_to_panel
 from ._pipeline import make_ensemble_pipeline
 from ._serving import predict_proba_last, quantize_networks
 from ._splits import PurgedWalkForwardSplit
@@ -31,6 +31,7 @@ __all__ = [
     "predict_proba_last",
     "quantize_networks",
     "to_panel",
+    "wide_to_panel",
     "load",
     "save",
     "__version__",

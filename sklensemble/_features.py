@@ -1,4 +1,4 @@
-"""Causal technical-indicator features from OHLCV bars."""
+"""Causal technical-indicator features from OHLCV bars or close prices alone."""
 
 import numbers
 
@@ -12,6 +12,8 @@ from ._panel import panel_keys, to_panel
 __all__ = ["MarketFeatures"]
 
 OHLCV = ("open", "high", "low", "close", "volume")
+# The range features need both of these; one without the other is refused.
+_RANGE = ("high", "low")
 _CROSS_SECTIONAL = ("rank", "zscore")
 
 
@@ -144,13 +146,31 @@ def _check_key_name(value, name):
 
 
 class MarketFeatures(TransformerMixin, BaseEstimator):
-    """Causal technical features from OHLCV bars.
+    """Causal technical features from OHLCV bars or close prices alone.
 
-    Turns open/high/low/close/volume bars into scale-free features for a
-    classifier. Every feature at row ``t`` is computed from rows ``<= t``
-    only (trailing windows, forward recursions; nothing centred, nothing
-    back-filled), so computing features on a whole history and then
-    splitting it leaks nothing from the future.
+    Turns open/high/low/close/volume bars, or just a column of closes, into
+    scale-free features for a classifier. Every feature at row ``t`` is
+    computed from rows ``<= t`` only (trailing windows, forward recursions;
+    nothing centred, nothing back-filled), so computing features on a whole
+    history and then splitting it leaks nothing from the future.
+
+    **Which columns give which features.** Every feature the given columns
+    allow is computed; only a missing close is refused (and a high without
+    a low, or the reverse):
+
+    | columns of ``X`` | features |
+    |---|---|
+    | close | log returns, volatility, RSI, MACD, signal, Bollinger %b, SMA distances |
+    | + high and low | + ATR, ``hl_range`` |
+    | + volume | + volume z-score |
+    | open | none (checked, if present, like the other prices) |
+
+    The columns found in :meth:`fit` decide the features (``fields_``,
+    :meth:`get_feature_names_out`); :meth:`transform` needs the same
+    columns. Full OHLCV bars give all 14 default features; closes alone give
+    11. A wide table of closes (one column per instrument) is a panel:
+    reshape it with :func:`~sklensemble.wide_to_panel` first, since a
+    transformer keeps its input's rows.
 
     Features, in output order (``w`` = the window parameter):
 
@@ -236,10 +256,13 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
     columns : dict or None, default=None
         Where to find each of ``"open", "high", "low", "close", "volume"``:
         a DataFrame column label or, for an array, an integer position.
-        Unmapped names are matched to DataFrame columns case-insensitively,
-        or taken in OHLCV order (positions 0-4) for an array. For example
-        ``{"close": "adj_close"}`` computes the close features on adjusted
-        prices.
+        For a DataFrame, unmapped names are matched to its columns
+        case-insensitively, and those it lacks are absent. For an array,
+        the mapping names every field it holds (``{"close": 0}``: closes
+        alone, in column 0, whatever the array's width); without a mapping,
+        an array has 5 columns in OHLCV order or 1 column of closes. For
+        example ``{"close": "adj_close"}`` computes the close features on
+        adjusted prices.
     instrument : str or None, default=None
         Panels only: the instrument column (long form) or index level. None
         recognises a two-level MultiIndex by a level named ``"instrument"``
@@ -265,6 +288,10 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         columns other than the instrument and date columns).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names seen in :meth:`fit`, when ``X`` has string column names.
+    fields_ : tuple of str
+        The fields found in :meth:`fit`, in OHLCV order, e.g. ``("close",)``
+        or ``("open", "high", "low", "close", "volume")``: they decide the
+        features.
     n_warmup_rows_ : int
         Leading rows (of each instrument, for a panel) where at least one
         feature is NaN. Inputs need at least ``n_warmup_rows_ + 1`` rows; a
@@ -292,6 +319,18 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
     0
     >>> MarketFeatures(warmup="drop").fit_transform(bars).shape
     (251, 14)
+
+    Closes alone give the 11 features that need no high, low or volume:
+
+    >>> closes = bars[["close"]]
+    >>> close_features = MarketFeatures().fit(closes)
+    >>> close_features.fields_
+    ('close',)
+    >>> close_features.transform(closes).shape
+    (300, 11)
+    >>> [name for name in features.columns
+    ...  if name not in close_features.get_feature_names_out()]
+    ['atr_14', 'hl_range', 'volume_zscore_20']
 
     A panel of two instruments, with their cross-sectional return ranks:
 
@@ -389,12 +428,12 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         _check_key_name(self.instrument, "instrument")
         _check_key_name(self.date, "date")
         p["cross_sectional"] = _check_cross_sectional(self.cross_sectional)
-        p["first_valid"] = self._first_valid_rows(p)
         return p
 
     @staticmethod
-    def _first_valid_rows(p):
-        """Feature name -> index of its first row with a full window."""
+    def _first_valid_rows(p, fields):
+        """Feature name -> index of its first row with a full window, for the
+        features that the input ``fields`` allow, in output order."""
         fast, slow, signal = p["macd_windows"]
         first = {f"log_return_{h}": h for h in p["return_horizons"]}
         first[f"volatility_{p['volatility_window']}"] = p["volatility_window"]
@@ -404,9 +443,11 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         first["macd"] = slow - 1
         first["macd_signal"] = slow - 1 + signal - 1
         first[f"bollinger_pctb_{p['bollinger_window']}"] = p["bollinger_window"] - 1
-        first[f"atr_{p['atr_window']}"] = p["atr_window"]
-        first["hl_range"] = 0
-        first[f"volume_zscore_{p['volume_window']}"] = p["volume_window"] - 1
+        if "high" in fields:
+            first[f"atr_{p['atr_window']}"] = p["atr_window"]
+            first["hl_range"] = 0
+        if "volume" in fields:
+            first[f"volume_zscore_{p['volume_window']}"] = p["volume_window"] - 1
         for w in p["ma_windows"]:
             first[f"dist_sma_{w}"] = w - 1
         # A cross-sectional feature exists where its own feature does.
@@ -419,28 +460,18 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
     # Input
     # ------------------------------------------------------------------
     def _locate_columns(self, X):
-        """Column label (DataFrame) or position (array) of each OHLCV field."""
+        """Column label (DataFrame) or position (array) of each field present.
+
+        The close is required; high and low come together; open and volume
+        are optional (see the table in the class docstring).
+        """
         mapping = dict(self.columns or {})
         if not isinstance(X, pd.DataFrame):
-            if not mapping and X.shape[1] != len(OHLCV):
-                raise ValueError(
-                    f"X has {X.shape[1]} feature(s), but an OHLCV array must have "
-                    f"exactly 5 columns in the order {list(OHLCV)}. Pass a "
-                    "DataFrame with named columns, or map positions with "
-                    "columns={'close': 3, ...}."
-                )
-            located = {name: mapping.get(name, i) for i, name in enumerate(OHLCV)}
-            bad = {k: v for k, v in located.items() if not 0 <= v < X.shape[1]}
-            if bad:
-                raise ValueError(
-                    f"Column positions {bad} are out of range for an array with "
-                    f"{X.shape[1]} columns; fix the columns mapping."
-                )
-            return located
+            return _check_fields(_array_positions(X, mapping), None)
         by_lower = {}
         for label in X.columns:
             by_lower.setdefault(str(label).strip().lower(), []).append(label)
-        located, missing = {}, []
+        located = {}
         for name in OHLCV:
             if name in mapping:
                 if mapping[name] not in X.columns:
@@ -456,16 +487,7 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
                     f"X has several columns matching {name!r} "
                     f"({by_lower[name]}); say which with columns={{{name!r}: ...}}."
                 )
-            else:
-                missing.append(name)
-        if missing:
-            raise ValueError(
-                f"X is missing the column(s) {missing} (columns found: "
-                f"{list(X.columns)}). Name them open/high/low/close/volume (any "
-                "case), map them with columns={'close': 'Adj Close', ...}, or "
-                "pass a 5-column array in OHLCV order."
-            )
-        return located
+        return _check_fields(located, list(X.columns))
 
     def _split_panel(self, X, params):
         """``(X, keys)``: the feature table and its panel keys (None if no panel).
@@ -490,36 +512,50 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
             )
         if keys is not None and keys.columns is not None:
             X = to_panel(X, self.instrument, self.date)
+        if not isinstance(X, pd.DataFrame):
+            # Standard errors (and messages) for sparse, 1D, empty, complex
+            # and non-numeric input; finiteness is checked later by column.
+            X = check_array(X, dtype="numeric", ensure_all_finite=False)
         return X, keys
 
-    def _ohlcv(self, X, keys, n_required):
-        """Validate ``X``; return a dict of float arrays and the output index."""
+    def _bars(self, X, keys, p, fields=None):
+        """Validate ``X``; return ``(data, index)``: a float array per field.
+
+        ``fields``, in :meth:`transform`, are the fields seen in :meth:`fit`:
+        ``X`` must have them all, and only they are read.
+        """
         if isinstance(X, pd.DataFrame):
-            if keys is not None:
-                # Rows may come in any order: only the longest instrument
-                # needs a full warm-up, shorter ones stay NaN.
-                _check_n_rows(np.bincount(keys.instrument).max(), n_required, True)
-            elif not (X.index.is_unique and X.index.is_monotonic_increasing):
+            located = self._locate_columns(X)
+            if keys is None and not (
+                X.index.is_unique and X.index.is_monotonic_increasing
+            ):
                 raise ValueError(
                     "X must have one row per bar in increasing time order; its "
                     "index is unsorted or has duplicates. Use "
                     "X.sort_index() and drop duplicate timestamps first."
                 )
-            else:
-                _check_n_rows(len(X), n_required)
-            located = self._locate_columns(X)
-            data = {name: _to_float(X[col], name) for name, col in located.items()}
             index = X.index
         else:
-            # Standard errors (and messages) for sparse, 1D, empty, complex
-            # and non-numeric input; finiteness is checked below by column.
-            X = check_array(X, dtype="numeric", ensure_all_finite=False)
-            _check_n_rows(X.shape[0], n_required)
             located = self._locate_columns(X)
-            data = {name: _to_float(X[:, pos], name) for name, pos in located.items()}
             index = pd.RangeIndex(X.shape[0])
+        if fields is not None:
+            located = _fields_seen_in_fit(located, fields)
+        n_required = max(self._first_valid_rows(p, located).values()) + 1
+        if keys is not None:
+            # Rows may come in any order: only the longest instrument needs a
+            # full warm-up, shorter ones stay NaN.
+            _check_n_rows(np.bincount(keys.instrument).max(), n_required, True)
+        else:
+            _check_n_rows(len(index), n_required)
+        # X[label] is a DataFrame's column; X.T[position] an array's.
+        by_key = X if isinstance(X, pd.DataFrame) else X.T
+        data = {name: _to_float(by_key[key], name) for name, key in located.items()}
         _check_bars(data)
         return data, index
+
+    def _fitted_fields(self):
+        # Instances fitted before close-only input existed always had OHLCV.
+        return getattr(self, "fields_", OHLCV)
 
     # ------------------------------------------------------------------
     # Estimator API
@@ -527,17 +563,18 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Check the parameters and record the input columns.
 
-        Nothing is learned: every feature depends on the rows passed to
-        :meth:`transform` only.
+        Nothing is learned from the values: every feature depends on the rows
+        passed to :meth:`transform` only. The columns found here decide which
+        features :meth:`transform` computes (see the table above).
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            OHLCV bars in time order: a DataFrame with open, high, low,
-            close and volume columns (any case; other columns are ignored),
-            or an array with exactly these 5 columns in this order. Or a
-            panel of many instruments' bars, rows in any order (see
-            *Panels* above).
+            Bars in time order: a DataFrame with a close column and any of
+            open, high, low and volume (any case; other columns are
+            ignored), or an array of 5 columns in OHLCV order or of 1 column
+            of closes. Or a panel of many instruments' bars, rows in any
+            order (see *Panels* above).
         y : None
             Ignored.
 
@@ -548,8 +585,9 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         params = self._validated_params()
         X, keys = self._split_panel(X, params)
         validate_data(self, X, reset=True, skip_check_array=True)
-        self.n_warmup_rows_ = max(params["first_valid"].values())
-        self._ohlcv(X, keys, self.n_warmup_rows_ + 1)
+        data, _ = self._bars(X, keys, params)
+        self.fields_ = tuple(name for name in OHLCV if name in data)
+        self.n_warmup_rows_ = max(self._first_valid_rows(params, data).values())
         return self
 
     def transform(self, X):
@@ -558,7 +596,7 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            OHLCV bars in time order, or a panel, with the columns seen in
+            Bars in time order, or a panel, with the columns seen in
             :meth:`fit`.
 
         Returns
@@ -573,10 +611,15 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         params = self._validated_params()
         X, keys = self._split_panel(X, params)
+        fields = self._fitted_fields()
+        if isinstance(X, pd.DataFrame):
+            # Before the generic check of the column names: this one says
+            # which features the missing columns fed.
+            _fields_seen_in_fit(self._locate_columns(X), fields)
         validate_data(self, X, reset=False, skip_check_array=True)
+        data, index = self._bars(X, keys, params, fields)
         # From the current parameters, in case set_params ran after fit.
-        n_warmup = max(params["first_valid"].values())
-        data, index = self._ohlcv(X, keys, n_warmup + 1)
+        n_warmup = max(self._first_valid_rows(params, data).values())
         if keys is None:
             features = pd.DataFrame(self._compute(data, params), index=index)
             return features.iloc[n_warmup:] if self.warmup == "drop" else features
@@ -600,8 +643,8 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         return out
 
     def _compute(self, d, p):
-        """Feature name -> array, in output order."""
-        o, h, lo, c, v = (d[name] for name in OHLCV)
+        """Feature name -> array, in output order, for the fields in ``d``."""
+        c = d["close"]
         # log(c[t] / c[t-k]) keeps full precision for small moves, unlike
         # differences of log prices.
         log_r1 = _log_return(c, 1)
@@ -618,21 +661,25 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         out["macd_signal"] = _ema(macd, signal)
         w = p["bollinger_window"]
         out[f"bollinger_pctb_{w}"] = _percent_b(c, w, float(self.bollinger_std))
-        w = p["atr_window"]
-        out[f"atr_{w}"] = _wilder_mean(_true_range(h, lo, c), w) / c
-        out["hl_range"] = (h - lo) / c
-        out[f"volume_zscore_{p['volume_window']}"] = _zscore(v, p["volume_window"])
+        if "high" in d:
+            h, lo = d["high"], d["low"]
+            w = p["atr_window"]
+            out[f"atr_{w}"] = _wilder_mean(_true_range(h, lo, c), w) / c
+            out["hl_range"] = (h - lo) / c
+        if "volume" in d:
+            w = p["volume_window"]
+            out[f"volume_zscore_{w}"] = _zscore(d["volume"], w)
         for w in p["ma_windows"]:
             out[f"dist_sma_{w}"] = c / _rolling(c, w, "mean") - 1.0
         # One mask for all: kernels already give NaN where a window is
         # short; this also covers the EMA warm-up.
+        first_valid = self._first_valid_rows(p, d)
         return {
-            name: _masked(values, p["first_valid"][name])
-            for name, values in out.items()
+            name: _masked(values, first_valid[name]) for name, values in out.items()
         }
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features.
+        """Names of the output features: those the columns seen in fit allow.
 
         Parameters
         ----------
@@ -654,8 +701,10 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
                     "input_features is not equal to the columns seen in fit; "
                     "pass None or the same columns."
                 )
-        names = list(self._validated_params()["first_valid"])
-        return np.asarray(names, dtype=object)
+        first_valid = self._first_valid_rows(
+            self._validated_params(), self._fitted_fields()
+        )
+        return np.asarray(list(first_valid), dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -686,6 +735,78 @@ def _to_float(column, name):
             f"Column {name!r} must be numeric and could not be converted to "
             f"float ({exc}); convert it with pd.to_numeric."
         ) from exc
+
+
+def _array_positions(X, mapping):
+    """Position of each field in a 2D array: the mapping, or by the width.
+
+    Without a mapping, 5 columns are OHLCV in order and 1 column is the
+    close; any other width is ambiguous. A mapping names every field the
+    array holds.
+    """
+    if mapping:
+        located = mapping
+    elif X.shape[1] == len(OHLCV):
+        located = {name: i for i, name in enumerate(OHLCV)}
+    elif X.shape[1] == 1:
+        located = {"close": 0}
+    else:
+        raise ValueError(
+            f"X has {X.shape[1]} feature(s), but an array must have 1 column "
+            "(close prices) or exactly 5 columns in the order "
+            f"{list(OHLCV)}. Pass a DataFrame with named columns, or map "
+            "positions with columns={'close': 3, ...}."
+        )
+    bad = {
+        name: pos
+        for name, pos in located.items()
+        if not isinstance(pos, numbers.Integral) or not 0 <= pos < X.shape[1]
+    }
+    if bad:
+        raise ValueError(
+            f"Column positions {bad} are out of range for an array with "
+            f"{X.shape[1]} columns; fix the columns mapping."
+        )
+    return located
+
+
+def _check_fields(located, found):
+    """``located`` if its fields allow the features; else name the fix.
+
+    ``found`` lists a DataFrame's columns for the message (None: an array).
+    """
+    where = "" if found is None else f" (columns found: {found})"
+    if "close" not in located:
+        raise ValueError(
+            f"X is missing the column(s) ['close']{where}; every feature needs "
+            "the close. Name the close-price column close (any case) or map it "
+            "with columns={'close': 'Adj Close'} (a position for an array). A "
+            "wide table of closes (one column per instrument) is a panel: "
+            "reshape it with sklensemble.wide_to_panel(X) first."
+        )
+    present = [name for name in _RANGE if name in located]
+    if len(present) == 1:
+        missing = [name for name in _RANGE if name not in located]
+        raise ValueError(
+            f"X has a {present[0]!r} column but is missing the column(s) "
+            f"{missing}{where}; the range features (atr, hl_range) need both "
+            "high and low. Add or map the missing one, or drop the "
+            f"{present[0]!r} column to compute the other features."
+        )
+    return located
+
+
+def _fields_seen_in_fit(located, fields):
+    """The columns of ``fields`` (those seen in fit); refuse if any is missing."""
+    missing = [name for name in fields if name not in located]
+    if missing:
+        raise ValueError(
+            f"X is missing the column(s) {missing}, which MarketFeatures was "
+            f"fitted with (fields {list(fields)}): features computed from them "
+            "would be missing. Pass the columns seen in fit, or fit again on "
+            "these columns to get the features they allow."
+        )
+    return {name: located[name] for name in fields}
 
 
 def _check_n_rows(n_rows, n_required, panel=False):
@@ -756,15 +877,15 @@ def _check_bars(data):
                 "fill or drop those bars first, e.g. with ffill()."
             )
     for name in OHLCV[:4]:
-        if (data[name] <= 0).any():
+        if name in data and (data[name] <= 0).any():
             raise ValueError(
                 f"Column {name!r} has non-positive prices; log returns need "
                 "prices > 0. Check the data and the column order (open, high, "
                 "low, close, volume)."
             )
-    if (data["volume"] < 0).any():
+    if "volume" in data and (data["volume"] < 0).any():
         raise ValueError("Column 'volume' has negative values; volume must be >= 0.")
-    if (data["high"] < data["low"]).any():
+    if "high" in data and (data["high"] < data["low"]).any():
         row = int(np.flatnonzero(data["high"] < data["low"])[0])
         raise ValueError(
             f"high < low at row {row}; check the column order (open, high, low, "

@@ -180,7 +180,11 @@ def _numeric(table, path):
 
 
 def features_and_labels(bars, price_column="close", horizon=None, threshold=None):
-    """MarketFeatures and forward-return labels of OHLCV bars, unlabeled dropped."""
+    """MarketFeatures and forward-return labels of price bars, unlabeled dropped.
+
+    ``bars`` need a close column; high, low and volume add the features that
+    need them (see :class:`~sklensemble.MarketFeatures`).
+    """
     from . import MarketFeatures
     from .labels import drop_unlabeled, return_labels
 
@@ -552,8 +556,16 @@ def predict(args, say):
     if expected is not None and set(expected) - set(table.columns):
         from . import MarketFeatures
 
-        # OHLCV input for a model fitted on MarketFeatures: build them.
+        # Price input (OHLCV bars, or closes alone) for a model fitted on
+        # MarketFeatures: build them.
         table = MarketFeatures().fit_transform(table)
+        missing = [name for name in expected if name not in table.columns]
+        if missing:
+            raise JobError(
+                f"{args.data}: the model reads the features {missing}, which "
+                "need price columns this file lacks (high and low, or volume); "
+                "pass the columns the model was fitted on"
+            )
     X = _numeric(table[list(expected)] if expected is not None else table, args.data)
     complete = X.notna().all(axis=1).to_numpy()
     if not complete.any():

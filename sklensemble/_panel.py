@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["PanelKeys", "panel_keys", "to_panel"]
+__all__ = ["PanelKeys", "panel_keys", "to_panel", "wide_to_panel"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,6 +289,66 @@ def to_panel(X, instrument, date=None):
     panel = X[keys.columns].copy()
     panel.index = index
     return panel
+
+
+def wide_to_panel(table, name="close"):
+    """Wide table (one column per instrument) to the ``(instrument, date)`` form.
+
+    Free price data often comes as one column of adjusted closes per ticker,
+    indexed by date. A scikit-learn transformer keeps its input's rows, so a
+    wide table is not fed to :class:`~sklensemble.MarketFeatures` as it is:
+    this reshapes it into the panel form that every part of the package
+    reads, one row per instrument and date.
+
+    Parameters
+    ----------
+    table : pandas DataFrame
+        One column per instrument (the column labels name them), one row per
+        date (the index). A missing value is a date without a price for that
+        instrument (before its listing, after its delisting, a day without
+        trading): its row is left out, so the instrument's next return spans
+        the gap.
+    name : str, default="close"
+        Name of the one value column of the panel.
+
+    Returns
+    -------
+    panel : pandas DataFrame
+        A column ``name``, indexed by ``(instrument, date)`` (the date level
+        keeps the index's name, else ``"date"``), instruments in the table's
+        column order, each instrument's dates in the table's row order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklensemble import wide_to_panel
+    >>> closes = pd.DataFrame(
+    ...     {"AAA": [10.0, 10.5, 10.2], "BBB": [np.nan, 20.0, 21.0]},
+    ...     index=pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"]))
+    >>> panel = wide_to_panel(closes)
+    >>> panel.index.names, panel.shape
+    (FrozenList(['instrument', 'date']), (5, 1))
+    >>> panel.loc["BBB", "close"].tolist()
+    [20.0, 21.0]
+    """
+    if not isinstance(table, pd.DataFrame) or isinstance(table.index, pd.MultiIndex):
+        raise ValueError(
+            "wide_to_panel needs a DataFrame with one column per instrument and "
+            "one row per date (a single index of dates); a table with a "
+            "MultiIndex is already a panel."
+        )
+    if table.shape[1] == 0 or not table.columns.is_unique:
+        raise ValueError(
+            "wide_to_panel needs one column per instrument, each named once; "
+            f"the columns are {list(table.columns)}."
+        )
+    date = table.index.name or "date"
+    panel = pd.concat(
+        {label: table[label].dropna() for label in table.columns},
+        names=["instrument", date],
+    )
+    return panel.to_frame(name)
 
 
 def take_rows(X, rows):

@@ -183,7 +183,8 @@ def build_parser():
     target.add_argument(
         "--target-from",
         metavar="PRICE_COLUMN",
-        help="OHLCV input: build features, label by this price's forward return",
+        help="price input (a close column, optionally open/high/low/volume): "
+        "build features, label by this price's forward return",
     )
     target.add_argument("--label-column", help="feature input: the labels' column")
     _add_model_options(fit)
@@ -205,7 +206,8 @@ def build_parser():
     target.add_argument(
         "--target-from",
         metavar="PRICE_COLUMN",
-        help="OHLCV input: build features, label by this price",
+        help="price input (a close column, optionally open/high/low/volume): "
+        "build features, label by this price",
     )
     target.add_argument("--label-column", help="feature input: the labels' column")
     _add_panel_option(tune)

@@ -141,6 +141,88 @@ def test_panel_input_errors(panel_csv, tmp_path, capsys):
     assert "a panel needs a date column" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def closes_csv(tmp_path_factory):
+    """A ``date,close`` file: closes alone, as most free data come."""
+    path = tmp_path_factory.mktemp("data") / "closes.csv"
+    bars = make_synthetic_market(700, seed=0).rename_axis("date")
+    bars[["close"]].to_csv(path)
+    return path
+
+
+@pytest.mark.slow
+def test_fit_then_predict_on_closes_alone(closes_csv, tmp_path, capsys):
+    model = tmp_path / "closes.skens"
+    args = ["--cv", "2", "--sequence-length", "5", "--out", str(model)]
+    assert main(["fit", str(closes_csv), "--target-from", "close", *args]) == 0
+    assert "ensemble" in capsys.readouterr().out  # the walk-forward table
+    features = sklensemble.load(model).feature_names_in_
+    assert len(features) == 11 and "log_return_1" in features
+    assert not {"atr_14", "hl_range", "volume_zscore_20"} & set(features)
+
+    preds = tmp_path / "closes_preds.csv"
+    assert main(["predict", str(model), str(closes_csv), "--out", str(preds)]) == 0
+    frame = pd.read_csv(preds, index_col=0)
+    assert len(frame) == 700
+    proba = frame.filter(like="proba_")
+    complete = proba.notna().all(axis=1)
+    assert complete.sum() > 600 and not complete.iloc[0]
+    np.testing.assert_allclose(proba[complete].sum(axis=1), 1.0)
+
+
+def test_fit_then_predict_on_a_close_only_panel(tmp_path, capsys):
+    """A long ``date,ticker,close`` file, rows interleaved by date."""
+    data = tmp_path / "closes_panel.csv"
+    frames = [
+        make_synthetic_market(400, seed=i)[["close"]].rename_axis("date").reset_index()
+        for i in range(2)
+    ]
+    table = pd.concat([f.assign(ticker=n) for f, n in zip(frames, "AB", strict=True)])
+    table.sort_values(["date", "ticker"])[["date", "ticker", "close"]].to_csv(
+        data, index=False
+    )
+    model = tmp_path / "closes_panel.skens"
+    args = ["--instrument", "ticker", "--cv", "2", "--sequence-length", "5"]
+    assert (
+        main(["fit", str(data), "--target-from", "close", *args, "--out", str(model)])
+        == 0
+    )
+    assert "ensemble" in capsys.readouterr().out
+    assert len(sklensemble.load(model).feature_names_in_) == 11
+    preds = tmp_path / "closes_panel_preds.csv"
+    command = ["predict", str(model), str(data), "--instrument", "ticker"]
+    assert main([*command, "--out", str(preds)]) == 0
+    frame = pd.read_csv(preds, index_col=[0, 1], parse_dates=[1])
+    assert frame.index.names == ["instrument", "date"] and len(frame) == 800
+    complete = frame.filter(like="proba_").notna().all(axis=1)
+    for name in "AB":  # each instrument has its own warm-up rows
+        own = complete.loc[name]
+        assert not own.iloc[0] and own.iloc[-1] and own.sum() > 300
+
+
+def test_closes_alone_for_a_model_fitted_on_bars_is_one_line(
+    bars_csv, closes_csv, tmp_path, capsys
+):
+    model = tmp_path / "bars.skens"
+    command = ["fit", str(bars_csv), "--target-from", "close", "--cv", "0"]
+    assert main([*command, "--out", str(model), "--quiet"]) == 0
+    assert main(["predict", str(model), str(closes_csv)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "need price columns this file lacks" in err
+    assert "'atr_14', 'hl_range', 'volume_zscore_20'" in err
+
+
+def test_a_file_without_a_close_column_is_one_line(closes_csv, tmp_path, capsys):
+    data = tmp_path / "adjusted.csv"
+    pd.read_csv(closes_csv).rename(columns={"close": "adj_close"}).to_csv(
+        data, index=False
+    )
+    command = ["fit", str(data), "--target-from", "adj_close", "--cv", "0"]
+    assert main([*command, "--out", str(tmp_path / "m.skens")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing the column(s) ['close']" in err
+
+
 def test_fit_on_a_feature_table_with_labels(tmp_path):
     rng = np.random.RandomState(0)
     table = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])

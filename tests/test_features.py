@@ -390,3 +390,224 @@ class TestEstimatorApi:
         pred = pipe.predict(X)
         assert pred.shape == (len(X),)
         assert set(pred) <= {"buy", "hold", "sell"}
+
+
+# --------------------------------------------------------------------------
+# Fewer columns: closes alone, OHLC without volume
+# --------------------------------------------------------------------------
+RANGE_FEATURES = ["atr_14", "hl_range"]
+VOLUME_FEATURES = ["volume_zscore_20"]
+
+
+class TestFewerColumns:
+    @pytest.mark.parametrize(
+        "columns, left_out",
+        [
+            (["close"], RANGE_FEATURES + VOLUME_FEATURES),
+            (["open", "high", "low", "close"], VOLUME_FEATURES),
+            (["high", "low", "close"], VOLUME_FEATURES),
+            (["close", "volume"], RANGE_FEATURES),
+            (["high", "low", "close", "volume"], []),
+        ],
+    )
+    def test_each_column_set_gives_the_features_it_allows(
+        self, bars, features, columns, left_out
+    ):
+        mf = MarketFeatures().fit(bars[columns])
+        out = mf.transform(bars[columns])
+        expected = features.drop(columns=left_out)
+        # Bit-for-bit the OHLCV values: the same kernels on the same closes.
+        pd.testing.assert_frame_equal(out, expected, check_exact=True)
+        assert list(mf.get_feature_names_out()) == list(expected.columns)
+        assert mf.fields_ == tuple(c for c in bars.columns if c in columns)
+
+    def test_close_only_warmup_and_drop(self, bars):
+        closes = bars[["close"]]
+        mf = MarketFeatures().fit(closes)
+        assert mf.n_warmup_rows_ == 49
+        out = MarketFeatures(warmup="drop").fit_transform(closes)
+        assert out.shape == (251, 11) and not out.isna().any().any()
+        short = dict(SMALL, ma_windows=(2,))  # the ATR no longer sets the warm-up
+        assert MarketFeatures(**short).fit(closes).n_warmup_rows_ == 3
+        assert MarketFeatures(**short).fit(bars).n_warmup_rows_ == 3
+        with pytest.raises(ValueError, match="1 sample.*at least 4 rows"):
+            MarketFeatures(**short).fit(closes.iloc[:1])
+
+    def test_one_column_array_is_the_close(self, bars, features):
+        out = MarketFeatures().fit_transform(bars[["close"]].to_numpy())
+        expected = features.drop(columns=RANGE_FEATURES + VOLUME_FEATURES)
+        assert list(out.columns) == list(expected.columns)
+        np.testing.assert_array_equal(out.to_numpy(), expected.to_numpy())
+
+    def test_array_mapping_names_every_field_it_holds(self, bars, features):
+        wide = np.c_[np.ones(len(bars)), bars["close"].to_numpy(), -np.ones(len(bars))]
+        mf = MarketFeatures(columns={"close": 1}).fit(wide)
+        assert mf.fields_ == ("close",) and mf.n_features_in_ == 3
+        expected = features.drop(columns=RANGE_FEATURES + VOLUME_FEATURES)
+        np.testing.assert_array_equal(mf.transform(wide).to_numpy(), expected)
+        ohlc = {"open": 0, "high": 1, "low": 2, "close": 3}
+        out = MarketFeatures(columns=ohlc).fit_transform(bars.to_numpy()[:, :4])
+        np.testing.assert_array_equal(
+            out.to_numpy(), features.drop(columns=VOLUME_FEATURES).to_numpy()
+        )
+
+    @pytest.mark.parametrize(
+        "make_bad, match",
+        [
+            (
+                lambda b: b.drop(columns="close"),
+                r"missing the column\(s\) \['close'\].*columns=\{'close'",
+            ),
+            (
+                lambda b: pd.DataFrame({"AAA": b["close"], "BBB": b["close"]}),
+                r"missing the column\(s\) \['close'\].*wide_to_panel",
+            ),
+            (
+                lambda b: b[["high", "close"]],
+                r"has a 'high' column but is missing the column\(s\) \['low'\]",
+            ),
+            (
+                lambda b: b[["close", "volume"]].to_numpy(),
+                r"2 feature\(s\).*1 column \(close prices\) or exactly 5",
+            ),
+            (lambda b: b[["close"]].assign(close=0.0), "non-positive prices"),
+        ],
+    )
+    def test_what_cannot_be_computed_is_refused_with_fix(self, bars, make_bad, match):
+        with pytest.raises(ValueError, match=match):
+            MarketFeatures().fit(make_bad(bars))
+
+    def test_array_mapping_without_close_is_refused(self, bars):
+        with pytest.raises(ValueError, match=r"missing the column\(s\) \['close'\]"):
+            MarketFeatures(columns={"volume": 0}).fit(bars.to_numpy())
+        with pytest.raises(ValueError, match="out of range"):
+            MarketFeatures(columns={"close": 5}).fit(bars.to_numpy())
+
+    def test_transform_with_fewer_columns_than_fit_is_refused(self, bars):
+        mf = MarketFeatures().fit(bars)
+        with pytest.raises(
+            ValueError,
+            match=r"missing the column\(s\) \['open', 'high', 'low', 'volume'\], "
+            "which MarketFeatures was fitted with.*fit again",
+        ):
+            mf.transform(bars[["close"]])
+        mf = MarketFeatures().fit(bars[["high", "low", "close"]])
+        with pytest.raises(ValueError, match=r"column\(s\) \['high', 'low'\], which"):
+            mf.transform(bars[["close"]])
+        # Columns beyond those of fit: scikit-learn's check of the names.
+        with pytest.raises(ValueError, match="feature names"):
+            MarketFeatures().fit(bars[["close"]]).transform(bars)
+
+    def test_fields_decided_in_fit_survive_set_params(self, bars):
+        mf = MarketFeatures(columns={"close": 1}).fit(
+            bars[["open", "close"]].to_numpy()
+        )
+        mf.set_params(columns=None)  # the 2-column array is now ambiguous
+        with pytest.raises(ValueError, match="2 feature"):
+            mf.transform(bars[["open", "close"]].to_numpy())
+
+    def test_instance_fitted_before_fields_existed_keeps_ohlcv(self, bars, features):
+        mf = MarketFeatures().fit(bars)
+        del mf.fields_  # as unpickled from an older version
+        pd.testing.assert_frame_equal(mf.transform(bars), features)
+        assert list(mf.get_feature_names_out()) == list(features.columns)
+
+    def test_close_only_long_panel_matches_each_instrument_alone(self):
+        a, b = random_bars(80, 1)[["close"]], random_bars(60, 2)[["close"]]
+        long = pd.concat([a.assign(ticker="A"), b.assign(ticker="B")])
+        long = long.rename_axis("date").reset_index().sort_values(["date", "ticker"])
+        out = MarketFeatures(instrument="ticker", date="date").fit_transform(long)
+        assert out.shape == (140, 11) and out.index.names == ["instrument", "date"]
+        for name, alone in (("A", a), ("B", b)):
+            expected = MarketFeatures().fit_transform(alone)
+            np.testing.assert_array_equal(
+                out.loc[name].sort_index().to_numpy(), expected.to_numpy()
+            )
+
+    def test_close_only_safe_format_round_trip(self, bars, tmp_path):
+        from sklensemble import load, save
+
+        pytest.importorskip("skops")
+        closes = bars[["close"]]
+        mf = MarketFeatures().fit(closes)
+        save(mf, tmp_path / "features.skens")
+        loaded = load(tmp_path / "features.skens")
+        assert loaded.fields_ == ("close",)
+        pd.testing.assert_frame_equal(loaded.transform(closes), mf.transform(closes))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(60, 120),
+    cut=st.floats(0, 1),
+    small=st.booleans(),
+)
+def test_changing_future_closes_never_changes_past_close_only_features(
+    seed, n, cut, small
+):
+    closes = random_bars(n, seed)[["close"]]
+    t = int(cut * (n - 1))
+    future = random_bars(n, seed + 1)[["close"]] * 3.0
+    changed = pd.concat([closes.iloc[: t + 1], future.iloc[t + 1 :]])
+    mf = MarketFeatures(**SMALL) if small else MarketFeatures()
+    before = mf.fit_transform(closes)
+    after = mf.fit_transform(changed)
+    assert mf.fields_ == ("close",) and before.shape[1] == (9 if small else 11)
+    pd.testing.assert_frame_equal(
+        before.iloc[: t + 1], after.iloc[: t + 1], check_exact=True
+    )
+    if t + 1 < n:  # the change itself is visible from t + 1 on
+        assert not before.iloc[t + 1 :].equals(after.iloc[t + 1 :])
+
+
+# --------------------------------------------------------------------------
+# Wide tables of closes
+# --------------------------------------------------------------------------
+class TestWideToPanel:
+    @pytest.fixture
+    def wide(self):
+        closes = pd.DataFrame(
+            {"AAA": random_bars(70, 1)["close"], "BBB": random_bars(70, 2)["close"]}
+        )
+        closes.iloc[:10, 1] = np.nan  # BBB listed ten days later
+        return closes
+
+    def test_reshapes_to_the_canonical_panel(self, wide):
+        from sklensemble import wide_to_panel
+
+        panel = wide_to_panel(wide)
+        assert panel.index.names == ["instrument", "date"]
+        assert list(panel.columns) == ["close"] and len(panel) == 130
+        pd.testing.assert_series_equal(
+            panel.loc["AAA", "close"], wide["AAA"], check_names=False, check_freq=False
+        )
+        np.testing.assert_array_equal(panel.loc["BBB", "close"], wide["BBB"].iloc[10:])
+        assert list(wide_to_panel(wide, name="adj_close").columns) == ["adj_close"]
+
+    def test_features_of_the_panel_are_each_instruments_own(self, wide):
+        from sklensemble import wide_to_panel
+
+        out = MarketFeatures(cross_sectional="rank").fit_transform(wide_to_panel(wide))
+        assert out.shape == (130, 11 + 5)
+        for name in wide:
+            closes = wide[name].dropna().to_frame("close")
+            alone = MarketFeatures().fit_transform(closes)
+            np.testing.assert_array_equal(
+                out.loc[name, alone.columns].to_numpy(), alone.to_numpy()
+            )
+
+    @pytest.mark.parametrize(
+        "make_bad, match",
+        [
+            (lambda w: w["AAA"], "one column per instrument"),
+            (lambda w: w.iloc[:, :0], "one column per instrument"),
+            (lambda w: w.set_axis(["AAA", "AAA"], axis=1), "each named once"),
+            (lambda w: w.stack().to_frame("close"), "already a panel"),
+        ],
+    )
+    def test_bad_tables_are_refused(self, wide, make_bad, match):
+        from sklensemble import wide_to_panel
+
+        with pytest.raises(ValueError, match=match):
+            wide_to_panel(make_bad(wide))
