@@ -39,6 +39,12 @@ def parse_args():
     parser.add_argument("--sequence-length", type=int, default=20)
     parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--log-plots",
+        choices=["default", "on", "off"],
+        default="default",
+        help="tracking.autolog's log_plots: its default, or forced on/off",
+    )
     return parser.parse_args()
 
 
@@ -84,7 +90,8 @@ def timed_fit(mode, args, X, y):
     if mode == "mlflow_autolog":
         mlflow.sklearn.autolog(silent=True)
     elif mode == "sklensemble_autolog":
-        tracking.autolog(silent=True)
+        plots = {"on": {"log_plots": True}, "off": {"log_plots": False}}
+        tracking.autolog(silent=True, **plots.get(args.log_plots, {}))
     pipe = pipeline(args)
     try:
         with OwnTime() as own:
@@ -106,7 +113,8 @@ def main():
     )
     print(
         f"{X.shape[0]} bars x {X.shape[1]} features, fast preset, "
-        f"sequence_length={args.sequence_length}, max_epochs={args.max_epochs}"
+        f"sequence_length={args.sequence_length}, max_epochs={args.max_epochs}, "
+        f"log_plots={args.log_plots}"
     )
     times = {mode: [] for mode in MODES}
     own = []
