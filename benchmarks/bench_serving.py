@@ -4,7 +4,9 @@ Fits the fast pipeline on synthetic bars with sklensemble.tracking.autolog,
 logs it in the pickle and the safe format, serves each with one worker on
 127.0.0.1 and times 100 requests of the last `sequence_length` rows (the
 real-time pattern), checking every answer against the in-process model.
-Needs the `tracking` extra and the environment's bin folder on PATH.
+The safe-format model is timed for each `predict_method` a request can ask
+for (labels, named probabilities of every row, the last row's probabilities
+alone). Needs the `tracking` extra and the environment's bin folder on PATH.
 
     python benchmarks/bench_serving.py
 """
@@ -20,8 +22,14 @@ import time
 import urllib.request
 
 import mlflow
+import numpy as np
 
-from sklensemble import MarketFeatures, make_ensemble_pipeline, tracking
+from sklensemble import (
+    MarketFeatures,
+    make_ensemble_pipeline,
+    predict_proba_last,
+    tracking,
+)
 from sklensemble.datasets import make_synthetic_market
 from sklensemble.labels import drop_unlabeled, return_labels
 
@@ -88,34 +96,58 @@ def main():
             pipe, "safe_model", format="safe", input_example=X.iloc[:LENGTH]
         )
     window = X.iloc[-LENGTH:]
-    expected = pipe.predict(window)[-1]
-    body = json.dumps(
-        {"dataframe_split": json.loads(window.to_json(orient="split", index=False))}
-    ).encode()
+    split = json.loads(window.to_json(orient="split", index=False))
+    expected = {
+        "predict": [pipe.predict(window)[-1]],
+        "predict_proba": pipe.predict_proba(window)[-1],
+        "predict_proba_last": predict_proba_last(pipe, window),
+    }
     print(f"{len(X)} bars x {X.shape[1]} features; requests of the last {LENGTH} rows")
-    for name in ("model", "safe_model"):
-        process, port, startup = serve(
-            f"runs:/{run_id}/{name}", uri, f"{tmp}/{name}.log"
-        )
-        times = []
-        for _ in range(100):
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/invocations",
-                data=body,
-                headers={"Content-Type": "application/json"},
+    cases = [("model", None)] + [("safe_model", m) for m in expected]
+    servers = {}
+    try:
+        for name, method in cases:
+            if name not in servers:
+                servers[name] = serve(
+                    f"runs:/{run_id}/{name}", uri, f"{tmp}/{name}.log"
+                )
+            _, port, startup = servers[name]
+            body = {"dataframe_split": split}
+            if method is not None:
+                body["params"] = {"predict_method": method}
+            times = time_requests(
+                port, json.dumps(body).encode(), expected[method or "predict"]
             )
-            start = time.perf_counter()
-            answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
-            times.append(time.perf_counter() - start)
-            assert answer["predictions"][-1] == expected
-        times.sort()
-        median = 1e3 * statistics.median(times)
-        print(
-            f"{name:10s} startup {startup:4.1f} s   median {median:6.1f} ms"
-            f"   p90 {1e3 * times[89]:6.1f} ms"
+            median = 1e3 * statistics.median(times)
+            print(
+                f"{name:10s} {method or '(default)':19s} startup {startup:4.1f} s   "
+                f"median {median:6.1f} ms   p90 {1e3 * times[89]:6.1f} ms"
+            )
+    finally:
+        for process, _, _ in servers.values():
+            os.killpg(process.pid, 15)
+            process.wait()
+
+
+def time_requests(port, body, expected, n_requests=100):
+    """Sorted seconds of ``n_requests`` requests; each answer's last row checked."""
+    times = []
+    for _ in range(n_requests):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body,
+            headers={"Content-Type": "application/json"},
         )
-        os.killpg(process.pid, 15)
-        process.wait()
+        start = time.perf_counter()
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        times.append(time.perf_counter() - start)
+        last = answer["predictions"][-1]
+        values = list(last.values()) if isinstance(last, dict) else [last]
+        if isinstance(values[0], str):
+            assert values == list(expected), (values, expected)
+        else:
+            np.testing.assert_allclose(values, expected, atol=1e-5)
+    return sorted(times)
 
 
 if __name__ == "__main__":
