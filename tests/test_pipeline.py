@@ -111,6 +111,20 @@ class TestStructure:
             assert params[f"ensemble__{member}__net__device"] == "cpu"
             assert params[f"ensemble__{member}__window__sequence_length"] == 7
 
+    @pytest.mark.parametrize("refit_full", [True, False])
+    def test_refit_full_reaches_every_member(self, refit_full):
+        kwargs = {} if refit_full else {"refit_full": False}
+        params = make_ensemble_pipeline(preset="fast", **kwargs).get_params()
+        keys = ["xgboost", "lightgbm", "lstm__net", "transformer__net"]
+        assert [params[f"ensemble__{k}__refit_full"] for k in keys] == [refit_full] * 4
+
+    def test_fast_preset_trains_at_a_constant_rate(self):
+        params = make_ensemble_pipeline(preset="fast").get_params()
+        for member in ("lstm", "transformer"):
+            assert params[f"ensemble__{member}__net__lr_schedule"] == "constant"
+        default = make_ensemble_pipeline().get_params()
+        assert default["ensemble__lstm__net__lr_schedule"] == "cosine"
+
     def test_unknown_preset(self):
         with pytest.raises(
             ValueError, match=r"preset must be one of \['default', 'fast'\]"
