@@ -56,9 +56,10 @@ class Explanation:
 
     ``values[i, :, k].sum() + expected_value[k]`` is the probability of class
     ``k`` for row ``i`` (exactly for boosters, to the integration error of
-    integrated gradients for networks).
+    integrated gradients for networks). Built by :func:`explain_ensemble`;
+    its fields are read as attributes.
 
-    Attributes
+    Parameters
     ----------
     values : ndarray of shape (n_rows, n_features, n_classes)
         Attribution of each feature to each class probability of each row.
