@@ -18,4 +18,5 @@ run benchmarks/bench_training_defaults.py
 run benchmarks/bench_walk_forward_sp500.py
 run benchmarks/bench_walk_forward_sp500.py --no-refit-full
 run benchmarks/bench_panel.py
+run benchmarks/bench_explain.py
 run benchmarks/bench_serving.py

@@ -4,7 +4,7 @@ sequence models for market time series (Buy/Hold/Sell).
 Public estimators are re-exported here; see the documentation in ``docs/``.
 """
 
-from . import datasets, evaluate, labels, tracking
+from . import datasets, evaluate, explain, labels, tracking
 from ._boosting import LightGBMClassifier, XGBoostClassifier
 from ._ensemble import SoftVotingEnsemble
 from ._features import MarketFeatures
@@ -37,6 +37,7 @@ __all__ = [
     "__version__",
     "datasets",
     "evaluate",
+    "explain",
     "labels",
     "tracking",
 ]

@@ -376,6 +376,29 @@ def write_plots(out, predictions, pipe, y, say):
     return paths
 
 
+# Rows explained in the demo's plot: the latest bars, with the look-back
+# windows of the networks built from the rows before them.
+_EXPLAINED_ROWS = 250
+
+
+def write_explanation(out, pipe, X, say):
+    """Mean |attribution| per feature and class of the latest rows (PNG)."""
+    from .explain import explain_ensemble, plot_explanation
+
+    explanation = explain_ensemble(pipe, X, last=_EXPLAINED_ROWS)
+    try:
+        fig = plot_explanation(explanation)
+    except ImportError:
+        say(
+            "matplotlib is not installed: explanation plot skipped "
+            "(pip install 'sklensemble[explain]')."
+        )
+        return []
+    # The figure lays itself out (constrained layout): saved as it is.
+    path = out / "explanation.png"
+    return [write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=110))]
+
+
 def _save(fig, path):
     fig.tight_layout()
     return write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=110))
@@ -492,6 +515,7 @@ def demo(args, say):
         write_atomically(out / "predictions.csv", predictions.to_csv)
         artifacts += [out / "walk_forward.csv"]
         artifacts += write_plots(out, predictions, pipe, y, say)
+    artifacts += write_explanation(out, pipe, X, say)
     uri = args.tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
     params = dict(
         preset=preset,

@@ -275,6 +275,7 @@ def test_demo_writes_plots_model_and_mlflow_run(monkeypatch, tmp_path, capsys):
         "equity_curve.png",
         "confusion_matrix.png",
         "feature_importance.png",
+        "explanation.png",
         "mlflow.db",
     ):
         assert (out / name).exists(), name

@@ -39,6 +39,7 @@ PUBLIC_MODULES = (
     "sklensemble.tuning",
     "sklensemble.tracking",
     "sklensemble.evaluate",
+    "sklensemble.explain",
     "sklensemble.labels",
 )
 # What a Sphinx role or a user-guide file name looks like in Markdown that
