@@ -7,6 +7,7 @@ are recorded. This module imports only NumPy and scikit-learn, so that any
 module of the package can import it.
 """
 
+import numbers
 from importlib import metadata
 
 import numpy as np
@@ -53,6 +54,13 @@ def _is_passthrough(step):
 def _final_step(est):
     """The last step of a Pipeline, or the estimator itself."""
     return est.steps[-1][1] if isinstance(est, Pipeline) else est
+
+
+def _context_rows(est):
+    """Rows of history a member looks back over (SequenceWindower steps)."""
+    steps = [step for _, step in est.steps] if isinstance(est, Pipeline) else [est]
+    lengths = [getattr(step, "sequence_length", 1) for step in steps]
+    return sum(n - 1 for n in lengths if isinstance(n, numbers.Integral) and n > 1)
 
 
 # -- arrays ------------------------------------------------------------------

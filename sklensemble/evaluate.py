@@ -177,10 +177,11 @@ def walk_forward(
         (over the classes in ``y_true`` and ``y_pred``) and ``log_loss``
         (each row's probabilities scaled to sum 1, the true class's clipped
         to ``[1e-15, 1]``: the definition of the ensemble's logged
-        ``val_log_loss``, so the two compare). With ``prices``: the :func:`backtest` columns
-        ``hit_rate``, ``cumulative_return``, ``sharpe``, ``max_drawdown`` and
-        ``turnover``, plus a ``"buy_and_hold"`` row per fold (always long;
-        its classification scores are NaN). The final pipeline's own
+        ``val_log_loss``, so the two compare). With ``prices``: the
+        :func:`backtest` columns ``hit_rate``, ``cumulative_return``,
+        ``sharpe``, ``max_drawdown`` and ``turnover``, plus a
+        ``"buy_and_hold"`` row per fold (always long; its classification
+        scores are NaN). The final pipeline's own
         probabilities are the ``"ensemble"`` row whatever its final step is.
         For a panel, an ``instrument`` column follows ``model``, with one
         row per fold, model and instrument plus the ``"(all)"`` row first;
@@ -648,5 +649,3 @@ def _check_context(context, pipe):
         ]
         return max([n - 1 for n in lengths], default=0)
     return check_int(context, "context", 0)
-
-
