@@ -573,8 +573,14 @@ class TestSklearnIntegration:
         search = GridSearchCV(
             trees_and_logreg(), {"xgb__max_depth": [1, 3]}, cv=TimeSeriesSplit(2)
         ).fit(*data)
-        assert search.best_params_["xgb__max_depth"] in (1, 3)
-        assert search.best_estimator_.named_estimators_.xgb.max_depth in (1, 3)
+        best = search.best_params_["xgb__max_depth"]
+        scores = search.cv_results_["mean_test_score"]
+        assert best == (1, 3)[int(np.argmax(scores))]
+        # The refitted member was built with the chosen depth, down to the
+        # library's own model.
+        member = search.best_estimator_.named_estimators_.xgb
+        assert member.max_depth == best
+        assert member.model_.get_params()["max_depth"] == best
 
     @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
     @pytest.mark.filterwarnings("ignore::FutureWarning:optuna")
