@@ -40,7 +40,6 @@ class _ImportancesMixin:
     ``_validate_X`` and ``_aligned_proba``; stores nothing but numbers.
     """
 
-    # -- importances ------------------------------------------------------
     def _compute_importances(self, X, y, sample_weight, dates=None):
         """Each member's importances as numbers: no training row is kept.
 

@@ -114,6 +114,8 @@ def _simplex_log_loss_weights(probas, y, sample_weight):
     ``probas`` has shape (n_members, n_samples, n_classes). The loss only
     depends on each member's probability of the true class, and is convex in
     the weights, so SLSQP from equal weights finds the optimum.
+    The objective is :func:`~sklensemble._utils._log_loss` of the weighted
+    mean (its rows already sum to 1), written here with its gradient.
     """
     n_members = probas.shape[0]
     p_true = probas[:, np.arange(len(y)), y].T  # (n_samples, n_members)
