@@ -9,11 +9,12 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 
-from sklensemble import SoftVotingEnsemble, XGBoostClassifier, tracking
+from sklensemble import SoftVotingEnsemble, XGBoostClassifier
 from sklensemble._panel import panel_keys
 from sklensemble._prices import _check_prices, _forward_returns
 from sklensemble._utils import _is_dropped, _is_passthrough, _log_loss
 from sklensemble.evaluate import _scores
+from sklensemble.tracking.details import _member_metrics, _Payload
 from sklensemble.tuning import default_search_space
 
 
@@ -73,9 +74,9 @@ class TestLogLoss:
                 ("b", XGBoostClassifier(n_estimators=5, max_depth=2, n_jobs=1)),
             ]
         ).fit(X, labels)
-        payload = tracking._Payload()
+        payload = _Payload()
         y_enc = LabelEncoder().fit_transform(labels)
-        y_true, proba = tracking._member_metrics(payload, ensemble, X, y_enc, None)
+        y_true, proba = _member_metrics(payload, ensemble, X, y_enc, None)
         logged = {key: value for key, value, _ in payload.metrics}
         # The walk-forward score of the very same probabilities and labels.
         classes = ensemble.classes_
