@@ -4,7 +4,7 @@ sequence models for market time series (Buy/Hold/Sell).
 Public estimators are re-exported here; see the documentation in ``docs/``.
 """
 
-from . import datasets, evaluate, explain, labels, tracking
+from . import backtest, datasets, evaluate, explain, labels, tracking
 from ._boosting import LightGBMClassifier, XGBoostClassifier
 from ._ensemble import SoftVotingEnsemble
 from ._features import MarketFeatures
@@ -35,6 +35,7 @@ __all__ = [
     "load",
     "save",
     "__version__",
+    "backtest",
     "datasets",
     "evaluate",
     "explain",

@@ -24,7 +24,6 @@ import pandas as pd
 from scipy.sparse import csc_matrix, csr_matrix, issparse, spmatrix
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -36,12 +35,8 @@ from sklearn.utils.validation import (
 
 from ._hooks import run_fit_hooks
 from ._panel import panel_keys, take_rows
+from ._utils import _check_class_weight, _normalise, _rows, _to_seed
 from ._validation import check_time_order, tail_rows
-
-
-def _to_seed(random_state):
-    """Integer seed for the library from an int, RandomState or None."""
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
@@ -198,13 +193,7 @@ class _TailEarlyStoppingBooster(ClassifierMixin, BaseEstimator):
         if sample_weight is None and self.class_weight is None:
             return None
         w = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if isinstance(self.class_weight, dict):
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight names classes {sorted(map(str, unknown))} "
-                    f"that are not in y; the classes are {self.classes_.tolist()}."
-                )
+        _check_class_weight(self.class_weight, self.classes_)
         if self.class_weight is not None:
             w = w * compute_sample_weight(self.class_weight, y)
         return w
@@ -310,10 +299,6 @@ def _lightgbm_eval_kwargs(model, X_val, y_val):
     return {"eval_set": [(X_val, y_val)]}
 
 
-def _rows(w, rows):
-    return None if w is None else w[rows]
-
-
 def _check_panel(keys, X):
     """X as a dense array, or a clear error when instrument_feature has no panel."""
     if keys is None:
@@ -327,13 +312,6 @@ def _check_panel(keys, X):
             "instrument_feature=True needs dense X; convert it with X.toarray()."
         )
     return X
-
-
-def _normalise(importances):
-    """Scale to sum 1; all zeros (no split was made) stay zeros."""
-    importances = np.asarray(importances, dtype=np.float64)
-    total = importances.sum()
-    return importances / total if total > 0 else importances
 
 
 class XGBoostClassifier(_TailEarlyStoppingBooster):

@@ -11,21 +11,16 @@ name the member that failed.
 """
 
 import numbers
-import threading
-import time
 from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from joblib import cpu_count, effective_n_jobs
-from scipy.optimize import minimize
-from scipy.sparse import issparse
 from sklearn.base import ClassifierMixin, TransformerMixin, clone, is_classifier
 from sklearn.ensemble._base import _BaseHeterogeneousEnsemble
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import Bunch, check_random_state, get_tags
+from sklearn.utils import Bunch, get_tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.metadata_routing import (
@@ -35,40 +30,33 @@ from sklearn.utils.metadata_routing import (
     process_routing,
 )
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_feature_names_in,
     _check_n_features,
     _check_sample_weight,
     check_array,
-    column_or_1d,
     has_fit_parameter,
     validate_data,
 )
 
 from ._hooks import member_fits, run_fit_hooks
-from ._interrupt import check_stop, current_stop, discard_fit, stop_on
+from ._importance import _ImportancesMixin
+from ._interrupt import discard_fit
+from ._lanes import _fit_lanes, _plan_lanes
 from ._panel import panel_keys, take_rows
-from ._utils import _EPS, _final_step, _log_loss, _nonzero_weights
-from ._validation import (
-    check_missing_values,
-    check_time_order,
-    tail_rows,
-    tail_split,
-)
-
-# Shuffles per feature for permutation importance (cost: this many
-# predictions of the validation tail per feature and per member).
-_PERMUTATION_REPEATS = 3
-# Tail rows kept for permutation importances (the last of the tail).
-_MAX_IMPORTANCE_ROWS = 2000
-# Why fit needs rows in time order (for the error on a shuffled index).
-# Parameter names through which estimators set their thread count.
-_THREAD_PARAMS = ("n_jobs", "nthread", "nthreads", "num_threads", "num_thread")
+from ._utils import _context_rows, _final_step, _is_dropped, _is_passthrough
+from ._validation import check_missing_values, check_time_order
+from ._weights import _LearnedWeightsMixin, _resolve_weights
 
 
-class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEnsemble):
+class SoftVotingEnsemble(
+    ClassifierMixin,
+    TransformerMixin,
+    _LearnedWeightsMixin,
+    _ImportancesMixin,
+    _BaseHeterogeneousEnsemble,
+):
     """Weighted soft voting over tabular and sequence classifiers.
 
     Every member is a clone of an unfitted classifier with ``predict_proba``;
@@ -297,19 +285,21 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
                     f"Member {name!r} is the class {est.__name__}; pass an "
                     f"estimator instance ({est.__name__}()) instead."
                 )
-        if all(_is_drop(est) for est in estimators):
+        if all(_is_dropped(est) for est in estimators):
             raise ValueError(
                 "All estimators are dropped. At least one member must be an "
                 "estimator rather than 'drop'."
             )
         for name, est in zip(names, estimators, strict=True):
-            if _is_drop(est):
+            if _is_dropped(est):
                 continue
-            if not is_classifier(est):
+            # is_classifier raises on what is no estimator at all (None,
+            # "passthrough": a Pipeline's spellings for a skipped step).
+            if not hasattr(est, "fit") or not is_classifier(est):
                 raise ValueError(
                     f"Member {name!r} ({type(est).__name__}) is not a "
                     "classifier; every member must be a classifier (or a "
-                    "Pipeline ending in one)."
+                    "Pipeline ending in one), or 'drop' to leave it out."
                 )
             if not hasattr(est, "predict_proba"):
                 raise ValueError(
@@ -319,28 +309,6 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
                     "in sklearn.calibration.CalibratedClassifierCV."
                 )
         return list(names), list(estimators)
-
-    def _resolve_weights(self, names, active):
-        """Normalised weights of the active members, or the string "auto"."""
-        weights = self.weights
-        if isinstance(weights, str):
-            return weights
-        if weights is None:
-            values = [1.0] * len(active)
-        elif isinstance(weights, dict):
-            values = _weights_from_dict(weights, names, active)
-        else:
-            weights = list(weights)
-            if len(weights) != len(names):
-                raise ValueError(
-                    "Number of estimators and weights must be equal; got "
-                    f"{len(weights)} weights for {len(names)} estimators. Pass "
-                    "a weight for every member (dropped ones included) or a "
-                    "dict {name: weight}."
-                )
-            position = {name: i for i, name in enumerate(names)}
-            values = [weights[position[name]] for name in active]
-        return _normalise_weights(values, active)
 
     def _check_fitted(self):
         """check_is_fitted without its walk over every member's tags.
@@ -431,10 +399,10 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         self._validate_params()
         names, estimators = self._validate_estimators()
         members = [
-            (n, e) for n, e in zip(names, estimators, strict=True) if not _is_drop(e)
+            (n, e) for n, e in zip(names, estimators, strict=True) if not _is_dropped(e)
         ]
         active = [name for name, _ in members]
-        weights = self._resolve_weights(names, active)
+        weights = _resolve_weights(self.weights, names, active)
         X, y, keys = self._validate_X(X, y, reset=True)
         dates = None if keys is None else keys.date
         check_classification_targets(y)
@@ -484,7 +452,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         """
         router = MetadataRouter(owner=self)
         for name, est in self.estimators:
-            if not _is_drop(est):
+            if not _is_dropped(est):
                 router.add(
                     **{name: est},
                     method_mapping=MethodMapping().add(caller="fit", callee="fit"),
@@ -501,62 +469,11 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
             # requires them) when some classes are absent from these rows.
             y = np.searchsorted(class_map, y)
         clones = [(name, clone(est)) for name, est in members]
-        lanes = _plan_lanes(clones)
-        n_parallel = min(effective_n_jobs(self.n_jobs), len(lanes))
-        threads = max(1, cpu_count() // n_parallel) if n_parallel > 1 else None
-        if threads is not None:
-            for _, est in clones:
-                _cap_threads(est, threads)
+        lanes, n_parallel = _plan_lanes(clones, self.n_jobs)
         weights = {n: sample_weight if n in receivers else None for n, _ in members}
-        args = [(lane, X, y, weights, self.verbose) for lane in lanes]
         with member_fits(self):
-            if n_parallel > 1:
-                # Lanes fit the clones in place: they must share this process's
-                # memory even under a process or Dask joblib backend. An
-                # interrupt reaches this (the waiting) thread only: the event
-                # stops the lanes, and those of nested ensembles, at their
-                # next step.
-                stop = current_stop() or threading.Event()
-                try:
-                    results = Parallel(n_jobs=n_parallel, require="sharedmem")(
-                        delayed(_fit_lane)(*lane_args, stop) for lane_args in args
-                    )
-                except BaseException:
-                    stop.set()
-                    raise
-            else:
-                results = [_fit_lane(*lane_args) for lane_args in args]
-        times = dict(item for lane_times in results for item in lane_times)
+            times = _fit_lanes(lanes, n_parallel, X, y, weights, self.verbose)
         return [est for _, est in clones], {name: times[name] for name, _ in clones}
-
-    def _learn_weights(self, members, X, y, sample_weight, dates, receivers):
-        """Fit members on the head rows, learn simplex weights on the tail."""
-        if len(members) == 1:
-            return np.ones(1)
-        train, valid = tail_rows(
-            X.shape[0], self.validation_fraction, dates, self.validation_gap
-        )
-        head_classes = np.unique(y[train])
-        if head_classes.size < 2:
-            raise ValueError(
-                f"weights='auto' fits the members on the first {len(y[train])} "
-                "rows, which hold a single class; lower validation_fraction or "
-                "pass explicit weights."
-            )
-        head, _ = self._fit_members(
-            members,
-            take_rows(X, train),
-            y[train],
-            _rows(sample_weight, train),
-            receivers,
-            class_map=head_classes,
-        )
-        tail_probas = np.stack(
-            [self._tail_proba(est, X, valid, head_classes) for est in head]
-        )
-        return _simplex_log_loss_weights(
-            tail_probas, y[valid], _nonzero_weights(_rows(sample_weight, valid))
-        )
 
     def _tail_proba(self, est, X, valid, class_map=None):
         """Aligned probabilities of the ``valid`` rows given the history they need.
@@ -570,130 +487,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         proba = self._aligned_proba(est, take_rows(X, slice(start, None)), class_map)
         return proba[valid.start - start :]
 
-    # -- importances ------------------------------------------------------
-    def _compute_importances(self, X, y, sample_weight, dates=None):
-        """Each member's importances as numbers: no training row is kept.
-
-        Native importances always; permutation importances for the other
-        members only with ``importance="fit"``, measured here on the tail.
-        """
-        importances = {
-            name: _native_or_none(est, self.n_features_in_)
-            for name, est in zip(self.weights_, self.estimators_, strict=True)
-        }
-        if self.importance == "fit":
-            importances = self._tail_importances(
-                importances, X, y, sample_weight, dates
-            )
-        return importances
-
-    def _tail_importances(self, importances, X, y, sample_weight, dates=None):
-        """``importances`` completed by permutation importances on the tail.
-
-        ``X`` and ``y`` (encoded) are the rows the ensemble was fitted on; only
-        the last ``_MAX_IMPORTANCE_ROWS`` rows of the tail are scored.
-        """
-        if all(imp is not None for imp in importances.values()):
-            return importances
-        rows = self._tail_for_importance(X, y, sample_weight, dates)
-        return self._permuted(importances, rows)
-
-    def _permuted(self, importances, rows):
-        """Permutation importances for the members lacking importances."""
-        rng = check_random_state(self.random_state)
-        completed = dict(importances)
-        for name, est in zip(self.weights_, self.estimators_, strict=True):
-            if completed[name] is None:
-                completed[name] = _normalise(
-                    self._permutation_importances(est, rng, rows)
-                )
-        return completed
-
-    def _tail_for_importance(self, X, y, sample_weight, dates=None):
-        """Scored tail rows (capped), plus the history the longest window needs.
-
-        Returns ``(block, scored, y_scored, w_scored, panel)``: the rows as a
-        dense array, which of them are scored, and for a panel the block's
-        index and columns (None otherwise). A panel keeps the last dates of
-        its tail and, as history, the ``context`` dates before them.
-        """
-        context = max(_context_rows(est) for est in self.estimators_)
-        if dates is None:
-            n_train = tail_split(X.shape[0], self.validation_fraction)
-            first = max(n_train, X.shape[0] - _MAX_IMPORTANCE_ROWS)
-            kept = slice(max(0, first - context), None)
-            scored = slice(first - kept.start, None)
-            scored_rows = slice(first, None)
-        else:
-            first = _first_scored_date(dates, self.validation_fraction)
-            kept = np.flatnonzero(dates >= first - context)
-            scored = np.flatnonzero(dates[kept] >= first)
-            scored_rows = kept[scored]
-        return _importance_rows(
-            take_rows(X, kept),
-            scored,
-            y[scored_rows],
-            _rows(sample_weight, scored_rows),
-        )
-
-    def _permutation_importances(self, est, rng, rows):
-        """Mean log-loss rise on the scored rows when each column is shuffled.
-
-        ``rows`` comes from :func:`_importance_rows`: the member predicts the
-        scored rows together with the rows of history it looks back over
-        (``_context_rows``), so that a shuffled column reaches every time
-        step of its windows.
-        """
-        block, scored, y_scored, w_scored, panel = rows
-        block = block.copy()
-
-        if panel is not None:
-            levels, names, columns = panel
-            index = pd.MultiIndex.from_arrays(levels, names=names)
-
-        def loss(block):
-            rows = block if panel is None else pd.DataFrame(block, index, columns)
-            proba = self._aligned_proba(est, rows)[scored]
-            return _log_loss(proba, y_scored, w_scored)
-
-        base = loss(block)
-        rises = np.zeros(block.shape[1])
-        for j in range(block.shape[1]):
-            column = block[:, j].copy()
-            for _ in range(_PERMUTATION_REPEATS):
-                block[:, j] = column[rng.permutation(len(column))]
-                rises[j] += loss(block) - base
-            block[:, j] = column
-        return np.clip(rises / _PERMUTATION_REPEATS, 0.0, None)
-
-    def _importances_on(self, X, y, sample_weight):
-        """Member importances, permutation ones measured on the given rows."""
-        if self.importance is None:
-            raise ValueError(
-                "X and y were given, but this ensemble has importance=None: "
-                "permutation importances are off. Set importance='auto' (the "
-                "members need no refit) to measure them on these rows."
-            )
-        Xv = self._validate_X(X, reset=False)
-        y = column_or_1d(y, warn=True)
-        if len(y) != Xv.shape[0]:
-            raise ValueError(
-                f"X has {Xv.shape[0]} rows but y has {len(y)} labels; give one "
-                "label per row."
-            )
-        unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()))
-        if unknown:
-            raise ValueError(
-                f"y holds labels {unknown} that the ensemble was not fitted on; "
-                f"its classes are {self.classes_.tolist()}."
-            )
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, Xv, dtype=np.float64)
-        y_enc = np.searchsorted(self.classes_, y)
-        everything = np.arange(Xv.shape[0])
-        rows = _importance_rows(Xv, everything, y_enc, sample_weight)
-        return self._permuted(self._importances, rows)
-
+    # -- importances (measured by _ImportancesMixin) ----------------------
     def get_feature_importance(
         self, X=None, y=None, *, sample_weight=None, by_member=False
     ):
@@ -754,36 +548,6 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         else:
             importances = self._importances_on(X, y, sample_weight)
         return self._importance_frame(importances, by_member)
-
-    def _importance_frame(self, importances, by_member=False):
-        """Per-member importances as a DataFrame, or their weighted combination."""
-        index = pd.Index(_check_feature_names_in(self, None), name="feature")
-        if by_member:
-            return pd.DataFrame(
-                {
-                    name: np.full(len(index), np.nan) if imp is None else imp
-                    for name, imp in importances.items()
-                },
-                index=index,
-            )
-        lacking = [
-            name
-            for name, imp in importances.items()
-            if imp is None and self.weights_[name] > 0
-        ]
-        if lacking:
-            raise ValueError(
-                f"Members {lacking} have no feature_importances_ and no "
-                "permutation importances: pass rows and labels, "
-                "get_feature_importance(X, y), to measure them (importance="
-                "'auto'), fit with importance='fit', or use by_member=True."
-            )
-        combined = sum(
-            self.weights_[name] * imp
-            for name, imp in importances.items()
-            if imp is not None
-        )
-        return pd.Series(_normalise(combined), index=index, name="importance")
 
     # -- predict ----------------------------------------------------------
     def _aligned_proba(self, est, X, class_map=None, last_only=False):
@@ -947,7 +711,7 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = []
         try:
-            members = [est for _, est in self.estimators if not _is_drop(est)]
+            members = [est for _, est in self.estimators if not _is_dropped(est)]
             tags.non_deterministic = any(
                 get_tags(est).non_deterministic for est in members
             )
@@ -955,15 +719,6 @@ class SoftVotingEnsemble(ClassifierMixin, TransformerMixin, _BaseHeterogeneousEn
         except Exception:  # invalid `estimators`: fit raises the clear error
             pass
         return tags
-
-
-# -- members --------------------------------------------------------------
-def _is_drop(est):
-    return isinstance(est, str) and est == "drop"
-
-
-def _is_torch(est):
-    return bool(getattr(_final_step(est), "_torch_member", False))
 
 
 def _allows_nan(est):
@@ -976,7 +731,7 @@ def _allows_nan(est):
     return all(
         get_tags(step).input_tags.allow_nan
         for step in steps
-        if step is not None and step != "passthrough"
+        if not _is_passthrough(step)
     )
 
 
@@ -991,9 +746,9 @@ def _last_row_proba(est, X):
     if isinstance(est, Pipeline) and len(est) > 1:
         # Step by step: Pipeline.transform re-checks every step's tags first.
         for _, step in est.steps[:-1]:
-            if step is not None and step != "passthrough":
+            if not _is_passthrough(step):
                 X = step.transform(X)
-        est = est.steps[-1][1]
+        est = _final_step(est)
     last = getattr(est, "_predict_proba_last", None)
     return last(X) if last is not None else est.predict_proba(X[-1:])
 
@@ -1017,13 +772,6 @@ def _serving_proba(est, rows):
     return _last_row_proba(est, rows)
 
 
-def _context_rows(est):
-    """Rows of history a member looks back over (SequenceWindower steps)."""
-    steps = [step for _, step in est.steps] if isinstance(est, Pipeline) else [est]
-    lengths = [getattr(step, "sequence_length", 1) for step in steps]
-    return sum(n - 1 for n in lengths if isinstance(n, numbers.Integral) and n > 1)
-
-
 def _check_accepts_sample_weight(members):
     for name, est in members:
         if not has_fit_parameter(_final_step(est), "sample_weight"):
@@ -1031,191 +779,6 @@ def _check_accepts_sample_weight(members):
                 f"Member {name!r} ({type(_final_step(est)).__name__}) does not "
                 "accept sample_weight; drop it or fit without sample_weight."
             )
-
-
-def _sample_weight_kwargs(est, sample_weight):
-    if sample_weight is None:
-        return {}
-    if isinstance(est, Pipeline) and not _routing_enabled():
-        return {f"{est.steps[-1][0]}__sample_weight": sample_weight}
-    return {"sample_weight": sample_weight}
-
-
-def _member_error(name, est, exc):
-    """The member's exception with its name prepended (same type if possible)."""
-    message = f"Member {name!r} ({type(est).__name__}) failed to fit: {exc}"
-    try:
-        return type(exc)(message)
-    except Exception:
-        return RuntimeError(message)
-
-
-def _fit_lane(lane, X, y, sample_weights, verbose, stop=None):
-    """Fit a lane's members one after another; return [(name, seconds)].
-
-    ``sample_weights`` maps each member's name to its weights or None.
-    ``stop``, set when the ensemble's fit is interrupted, ends the lane
-    before its next member and its networks before their next batch.
-    """
-    times = []
-    with stop_on(stop or current_stop()):
-        for name, est in lane:
-            check_stop()
-            start = time.perf_counter()
-            try:
-                est.fit(X, y, **_sample_weight_kwargs(est, sample_weights[name]))
-            except Exception as exc:
-                raise _member_error(name, est, exc) from exc
-            times.append((name, time.perf_counter() - start))
-            if verbose:
-                print(f"[SoftVotingEnsemble] fitted {name!r} in {times[-1][1]:.2f}s")
-    return times
-
-
-def _plan_lanes(members):
-    """One lane holding every torch member, then one lane per other member."""
-    torch_lane = [(n, e) for n, e in members if _is_torch(e)]
-    others = [[(n, e)] for n, e in members if not _is_torch(e)]
-    return ([torch_lane] if torch_lane else []) + others
-
-
-def _cap_threads(est, threads):
-    """Lower every thread-count parameter of ``est`` (nested too) to ``threads``."""
-    updates = {}
-    params = est.get_params(deep=True)
-    for key, value in params.items():
-        owner_key, _, param = key.rpartition("__")
-        if param not in _THREAD_PARAMS:
-            continue
-        if value is None and param != "n_jobs":
-            continue  # an unset alias: setting it could override n_jobs
-        owner = params[owner_key] if owner_key else est
-        if value is None and type(owner).__module__.startswith("sklearn."):
-            continue  # scikit-learn reads n_jobs=None as one thread already
-        if value is None or (
-            isinstance(value, numbers.Integral) and (value < 0 or value > threads)
-        ):
-            updates[key] = threads
-    if updates:
-        est.set_params(**updates)
-
-
-def _native_or_none(est, n_features):
-    """Normalised native importances of a member, or None if it has none."""
-    native = _native_importances(est, n_features)
-    return None if native is None else _normalise(native)
-
-
-def _importance_rows(block, scored, y_scored, w_scored):
-    """Rows for permutation importances: a dense array to shuffle in place.
-
-    Returns ``(block, scored, y_scored, w_scored, panel)``: the rows as a
-    dense array, which of them are scored, their encoded labels and weights
-    (None if absent or all zero), and for a panel the index levels, their
-    names and the columns (None otherwise).
-    """
-    panel = None
-    if isinstance(block, pd.DataFrame):
-        index = block.index
-        levels = [index.get_level_values(i).to_numpy() for i in range(2)]
-        panel = (levels, list(index.names), block.columns.to_numpy())
-    block = block.toarray() if issparse(block) else np.array(block)
-    return block, scored, y_scored, _nonzero_weights(w_scored), panel
-
-
-def _native_importances(est, n_features):
-    """``feature_importances_`` of the final step if it maps to the input columns."""
-    try:
-        importances = getattr(_final_step(est), "feature_importances_", None)
-    except Exception:  # e.g. XGBoost's linear booster raises here
-        return None
-    if importances is None or len(importances) != n_features:
-        return None
-    if isinstance(est, Pipeline) and len(est.steps) > 1:
-        names_in = np.array([f"x{i}" for i in range(n_features)], dtype=object)
-        try:
-            names_out = est[:-1].get_feature_names_out(names_in)
-        except Exception:
-            return None
-        if not np.array_equal(np.asarray(names_out, dtype=object), names_in):
-            return None
-    return np.asarray(importances, dtype=np.float64)
-
-
-# -- weights and losses ---------------------------------------------------
-def _weights_from_dict(weights, names, active):
-    unknown = sorted(set(map(str, weights)) - set(names))
-    if unknown:
-        raise ValueError(
-            f"weights names unknown members {unknown}; the members are {names}."
-        )
-    missing = [name for name in active if name not in weights]
-    if missing:
-        raise ValueError(
-            f"weights has no weight for the members {missing}; give a weight "
-            "for every member that is not 'drop'."
-        )
-    return [weights[name] for name in active]
-
-
-def _normalise_weights(values, active):
-    try:
-        values = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"weights must be numbers, got {values!r}.") from exc
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"weights must be finite numbers, got {values.tolist()}.")
-    if np.any(values < 0):
-        raise ValueError(f"weights must be non-negative, got {values.tolist()}.")
-    if values.sum() == 0:
-        raise ValueError(
-            f"weights of the members {active} are all zero; at least one "
-            "weight must be positive."
-        )
-    return values / values.sum()
-
-
-def _simplex_log_loss_weights(probas, y, sample_weight):
-    """Weights on the simplex minimising the log-loss of the weighted mean.
-
-    ``probas`` has shape (n_members, n_samples, n_classes). The loss only
-    depends on each member's probability of the true class, and is convex in
-    the weights, so SLSQP from equal weights finds the optimum.
-    """
-    n_members = probas.shape[0]
-    p_true = probas[:, np.arange(len(y)), y].T  # (n_samples, n_members)
-    w_rows = np.ones(len(y)) if sample_weight is None else sample_weight
-    w_rows = w_rows / w_rows.sum()
-
-    def loss_and_grad(w):
-        mixed = np.clip(p_true @ w, _EPS, None)
-        return -w_rows @ np.log(mixed), -(w_rows / mixed) @ p_true
-
-    result = minimize(
-        loss_and_grad,
-        np.full(n_members, 1.0 / n_members),
-        jac=True,
-        method="SLSQP",
-        bounds=[(0.0, 1.0)] * n_members,
-        constraints={
-            "type": "eq",
-            "fun": lambda w: w.sum() - 1.0,
-            "jac": lambda w: np.ones_like(w),
-        },
-    )
-    weights = np.clip(result.x, 0.0, None)
-    return weights / weights.sum()
-
-
-def _normalise(values):
-    """Scale to sum 1; all zeros stay zeros."""
-    values = np.asarray(values, dtype=np.float64)
-    total = values.sum()
-    return values / total if total > 0 else values
-
-
-def _rows(array, rows):
-    return None if array is None else array[rows]
 
 
 @contextmanager
@@ -1247,14 +810,3 @@ def _keep_panel(X_checked, X, keys):
     if keys is None:
         return X_checked
     return pd.DataFrame(X_checked, index=X.index, columns=X.columns, copy=False)
-
-
-def _first_scored_date(dates, validation_fraction):
-    """First date rank scored by permutation importance on a panel: the first
-    validation date, or later so that at most ``_MAX_IMPORTANCE_ROWS`` rows
-    (and at least one date) are scored."""
-    n_dates = int(dates.max()) + 1
-    first = tail_split(n_dates, validation_fraction) if n_dates > 1 else n_dates
-    rows_from = np.bincount(dates, minlength=n_dates)[::-1].cumsum()[::-1]
-    capped = int(np.searchsorted(-rows_from, -_MAX_IMPORTANCE_ROWS, "left"))
-    return max(first, min(capped, n_dates - 1))

@@ -36,13 +36,13 @@ import os
 import sys
 import zipfile
 from collections import OrderedDict, defaultdict
-from importlib import metadata
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 
 from ._neural import _SequenceClassifierBase
+from ._utils import _PACKAGES, _package_version
 
 _FORMAT = "sklensemble-safe"
 _FORMAT_VERSION = 1
@@ -59,17 +59,6 @@ _GRAPH = "model.skops"
 _MARKER = "_sklensemble_part"
 _PART_KEYS = ("id", "kind", "owner")
 _ALLOWED_PACKAGES = ("sklensemble", "sklearn", "xgboost", "lightgbm", "numpy")
-_VERSIONED = (
-    "sklensemble",
-    "scikit-learn",
-    "numpy",
-    "torch",
-    "skorch",
-    "xgboost",
-    "lightgbm",
-    "skops",
-    "safetensors",
-)
 
 
 def save(model, path):
@@ -721,11 +710,8 @@ def _json_scalar(value):
 
 def _versions():
     versions = {"python": sys.version.split()[0]}
-    for dist in _VERSIONED:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
+    for dist in _PACKAGES:
+        versions[dist] = _package_version(dist)
     return versions
 
 

@@ -14,7 +14,6 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -28,6 +27,7 @@ from ._interrupt import check_stop, discard_fit
 from ._modules import AttentionLSTM, TransformerEncoderNet
 from ._progress import EpochProgress, epochs_enabled
 from ._torch_state import GeneratorStream, global_generators_locked
+from ._utils import _check_class_weight, _to_seed
 from ._validation import (
     check_sequences,
     check_time_order,
@@ -350,7 +350,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         self.missing_fill_, self.missing_indicator_features_ = _fit_missing(
             _current_steps(X[train])
         )
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        seed = _to_seed(self.random_state)
 
         dataset = WindowDataset(X, y_encoded, w, prepare=self._fill_missing)
         self.net_ = self._train(dataset, seed, split, self.max_epochs)
@@ -413,12 +413,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         if self.class_weight is None:
             return np.ones(n_classes)
         if isinstance(self.class_weight, dict):
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight names classes {sorted(map(str, unknown))} "
-                    f"that are not in y; the classes are {self.classes_.tolist()}."
-                )
+            _check_class_weight(self.class_weight, self.classes_)
             return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
         return compute_class_weight(
             "balanced", classes=np.arange(n_classes), y=y_encoded

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._ensemble import SoftVotingEnsemble
 from ._io import _estimators
 from ._neural import _SequenceClassifierBase
+from ._utils import _final_step, _is_passthrough
 from ._validation import check_time_order
 
 
@@ -70,7 +71,7 @@ def predict_proba_last(model, X):
     True
     """
     steps = model.steps if isinstance(model, Pipeline) else [("model", model)]
-    final = steps[-1][1]
+    final = _final_step(model)
     if not isinstance(final, SoftVotingEnsemble):
         return model.predict_proba(X)[-1]
     final._check_fitted()  # before any step runs, as predict_proba would
@@ -80,7 +81,7 @@ def predict_proba_last(model, X):
     # Step by step rather than Pipeline.transform, which re-walks every
     # step's tags (a millisecond per call on the four-member pipeline).
     for _, step in steps[:-1]:
-        if step is not None and step != "passthrough":
+        if not _is_passthrough(step):
             X = step.transform(X)
     return final.predict_proba_last(X)[0]
 

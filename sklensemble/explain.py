@@ -39,6 +39,7 @@ from sklearn.pipeline import Pipeline
 from ._boosting import LightGBMClassifier, XGBoostClassifier
 from ._ensemble import SoftVotingEnsemble
 from ._neural import _SequenceClassifierBase
+from ._utils import _final_step
 from ._windowing import SequenceWindower
 
 __all__ = ["Explanation", "explain_ensemble", "plot_explanation"]
@@ -231,7 +232,7 @@ def _ensemble_rows(model, X):
     The rows are what the ensemble hands its members (a panel stays a panel,
     so that windows are built within each instrument).
     """
-    ensemble = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    ensemble = _final_step(model)
     if not isinstance(ensemble, SoftVotingEnsemble):
         raise TypeError(
             "explain_ensemble explains a SoftVotingEnsemble or a Pipeline ending "

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._panel import panel_keys
+from ._prices import _check_prices, _forward_returns
 from ._validation import check_int
 
 __all__ = ["drop_unlabeled", "return_labels", "triple_barrier_labels"]
@@ -79,7 +80,7 @@ def _check_price_series(close, name):
             "convert it with pd.to_numeric first."
         )
     values = close.to_numpy(dtype=float, na_value=np.nan)
-    _check_price_values(values, close.index, name)
+    _check_prices(values, name, close.index)
     return pd.Series(values, index=close.index, name=close.name)
 
 
@@ -116,25 +117,6 @@ def _instrument_rows(n_samples, keys):
 def _row_dates(close, keys):
     """Per row, the time ``known_at`` reports: the index, or a panel's date."""
     return close.index if keys is None else keys.date_values.take(keys.date)
-
-
-def _check_price_values(values, index, name):
-    """Raise a ValueError naming the first NaN, infinite or non-positive price."""
-    for bad, problem, fix in (
-        (
-            np.isnan(values),
-            "NaN",
-            "drop or fill them (close.dropna() or close.ffill())",
-        ),
-        (np.isinf(values), "infinite", "drop or replace them"),
-        (values <= 0, "non-positive", "returns need prices > 0; fix the data"),
-    ):
-        if bad.any():
-            first = index[np.flatnonzero(bad)[0]]
-            raise ValueError(
-                f"{name} contains {int(bad.sum())} {problem} price(s) (first at "
-                f"index {first!r}); {fix} before labelling."
-            )
 
 
 def _check_nonnegative(value, name, *, allow_none=False, strict=False):
@@ -320,8 +302,7 @@ def _forward_codes(values, horizon, threshold, volatility_window, multiplier):
         band = np.full(len(values), threshold)
     else:
         band = multiplier * _rolling_volatility(values, volatility_window)
-    forward = np.full(len(values), np.nan)
-    forward[:-horizon] = values[horizon:] / values[:-horizon] - 1.0
+    forward = _forward_returns(values, horizon=horizon)
     codes = np.full(len(values), np.nan)
     known = ~np.isnan(forward) & ~np.isnan(band)
     codes[known] = np.select(

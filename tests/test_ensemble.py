@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from skorch.callbacks import Callback
 
-import sklensemble._ensemble as ensemble_module
+import sklensemble._lanes as lanes_module
 from sklensemble import (
     AttentionLSTMClassifier,
     LightGBMClassifier,
@@ -32,9 +32,11 @@ from sklensemble import (
     SoftVotingEnsemble,
     XGBoostClassifier,
 )
-from sklensemble._ensemble import _cap_threads, _context_rows, _simplex_log_loss_weights
 from sklensemble._interrupt import current_stop
+from sklensemble._lanes import _cap_threads
+from sklensemble._utils import _context_rows
 from sklensemble._validation import tail_split
+from sklensemble._weights import _simplex_log_loss_weights
 
 
 def xgb(**params):
@@ -461,7 +463,7 @@ class TestConcurrency:
         assert s1 < s2  # the torch lane keeps the given order
 
     def test_thread_caps(self, data, monkeypatch):
-        monkeypatch.setattr(ensemble_module, "cpu_count", lambda: 4)
+        monkeypatch.setattr(lanes_module, "cpu_count", lambda: 4)
         record = _SharedLog()
         torch.set_num_threads(4)  # above the cap (the fixture restores it)
         before = torch.get_num_threads()
@@ -571,8 +573,14 @@ class TestSklearnIntegration:
         search = GridSearchCV(
             trees_and_logreg(), {"xgb__max_depth": [1, 3]}, cv=TimeSeriesSplit(2)
         ).fit(*data)
-        assert search.best_params_["xgb__max_depth"] in (1, 3)
-        assert search.best_estimator_.named_estimators_.xgb.max_depth in (1, 3)
+        best = search.best_params_["xgb__max_depth"]
+        scores = search.cv_results_["mean_test_score"]
+        assert best == (1, 3)[int(np.argmax(scores))]
+        # The refitted member was built with the chosen depth, down to the
+        # library's own model.
+        member = search.best_estimator_.named_estimators_.xgb
+        assert member.max_depth == best
+        assert member.model_.get_params()["max_depth"] == best
 
     @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
     @pytest.mark.filterwarnings("ignore::FutureWarning:optuna")

@@ -17,18 +17,10 @@ from sklearn.preprocessing import FunctionTransformer, RobustScaler
 pytest.importorskip("skops")
 pytest.importorskip("safetensors")
 
+from _tiny import TINY  # noqa: E402
+
 import sklensemble  # noqa: E402
 from sklensemble import XGBoostClassifier, make_ensemble_pipeline  # noqa: E402
-
-# One booster thread: fits stay fast on a busy machine.
-TINY = {
-    "ensemble__xgboost__n_estimators": 15,
-    "ensemble__lightgbm__n_estimators": 15,
-    "ensemble__xgboost__n_jobs": 1,
-    "ensemble__lightgbm__n_jobs": 1,
-    "ensemble__lstm__net__max_epochs": 2,
-    "ensemble__transformer__net__max_epochs": 2,
-}
 
 
 def market_rows(n_rows):

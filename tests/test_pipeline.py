@@ -244,8 +244,13 @@ class TestWorkflows:
             {"ensemble__xgboost__max_depth": [2, 3]},
             cv=TimeSeriesSplit(3),
         ).fit(X, y)
-        assert grid.best_params_["ensemble__xgboost__max_depth"] in (2, 3)
-        assert len(grid.cv_results_["mean_test_score"]) == 2
+        best = grid.best_params_["ensemble__xgboost__max_depth"]
+        scores = grid.cv_results_["mean_test_score"]
+        assert np.isfinite(scores).all()
+        assert best == (2, 3)[int(np.argmax(scores))]
+        # The nested parameter reached the refitted member's library model.
+        member = grid.best_estimator_.named_steps["ensemble"].named_estimators_
+        assert member["xgboost"].model_.get_params()["max_depth"] == best
 
     @pytest.mark.parametrize("dated", [True, False])
     def test_halving_search_over_samples_shuffles_rows_and_is_refused(

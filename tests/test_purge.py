@@ -36,10 +36,10 @@ from sklensemble import (
     make_ensemble_pipeline,
     save,
 )
-from sklensemble._ensemble import _simplex_log_loss_weights
 from sklensemble._panel import panel_keys
 from sklensemble._splits import purge_validation_tails
 from sklensemble._validation import check_missing_values, tail_rows, tail_split
+from sklensemble._weights import _simplex_log_loss_weights
 from sklensemble.cli import main
 from sklensemble.evaluate import walk_forward
 from sklensemble.labels import return_labels

@@ -17,7 +17,7 @@ import torch
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from skorch.callbacks import Callback
 
-import sklensemble._ensemble as ensemble_module
+import sklensemble._lanes as lanes_module
 from sklensemble import (
     AttentionLSTMClassifier,
     TransformerClassifier,
@@ -161,7 +161,7 @@ class TestSideBySide:
     def test_ensemble_lanes_equal_sequential_fit(self, rows, monkeypatch):
         # Two cores and 4 lanes 2 at a time: the other members' threads are
         # capped at 1, torch's 2 threads must stay as they are.
-        monkeypatch.setattr(ensemble_module, "cpu_count", lambda: 2)
+        monkeypatch.setattr(lanes_module, "cpu_count", lambda: 2)
         torch.set_num_threads(2)
         X, y = rows
         concurrent = tiny_pipeline().fit(X, y)

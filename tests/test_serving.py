@@ -34,6 +34,7 @@ from _mlflow_helpers import (  # noqa: E402
     stop,
     wait_until_up,
 )
+from _tiny import TINY  # noqa: E402
 
 from sklensemble import (  # noqa: E402
     make_ensemble_pipeline,
@@ -43,14 +44,6 @@ from sklensemble import (  # noqa: E402
 
 SEQUENCE_LENGTH = 5
 MODELS = ["model", "safe_model"]  # autologged (pickle) and safe format
-TINY = {
-    "ensemble__xgboost__n_estimators": 15,
-    "ensemble__lightgbm__n_estimators": 15,
-    "ensemble__xgboost__n_jobs": 1,
-    "ensemble__lightgbm__n_jobs": 1,
-    "ensemble__lstm__net__max_epochs": 2,
-    "ensemble__transformer__net__max_epochs": 2,
-}
 
 
 def start_scoring_server(model_uri, tracking_uri, log):

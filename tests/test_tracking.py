@@ -38,6 +38,7 @@ from _mlflow_helpers import (  # noqa: E402
     stop,
     wait_until_up,
 )
+from _tiny import TINY  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
 from sklensemble import (  # noqa: E402
@@ -57,14 +58,6 @@ from sklensemble.tracking import (  # noqa: E402
     http,
 )
 
-TINY = {
-    "ensemble__xgboost__n_estimators": 15,
-    "ensemble__lightgbm__n_estimators": 15,
-    "ensemble__xgboost__n_jobs": 1,
-    "ensemble__lightgbm__n_jobs": 1,
-    "ensemble__lstm__net__max_epochs": 2,
-    "ensemble__transformer__net__max_epochs": 2,
-}
 MEMBERS = ["xgboost", "lightgbm", "lstm", "transformer"]
 
 

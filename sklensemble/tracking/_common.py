@@ -5,21 +5,12 @@ import json
 import re
 import sys
 import warnings
-from importlib import metadata
+
+from .._utils import _PACKAGES
+from .._utils import _package_version as _version  # noqa: F401 (for the modules)
 
 # Packages whose versions tag each run (see reproducibility.py).
-_VERSIONED = (
-    "sklensemble",
-    "scikit-learn",
-    "numpy",
-    "pandas",
-    "scipy",
-    "torch",
-    "skorch",
-    "xgboost",
-    "lightgbm",
-    "mlflow",
-)
+_VERSIONED = (*_PACKAGES, "mlflow")
 # Set by autolog(); read after each ensemble fit (see autologging._after_fit).
 _OPTIONS = {"log_ensemble_details": True, "log_importances": False, "log_plots": True}
 
@@ -84,10 +75,3 @@ def _key(name):
 def _short_json(value, limit=5000):
     text = json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _version(dist):
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from .._utils import _rows as _weights
 from ._common import _OPTIONS, _key, _warn_from_fit
 from ._fits import _is_logged_fit
 from .http import _bounded_requests, _unreachable
@@ -167,10 +168,6 @@ def _member_metrics(payload, ensemble, X, y, sample_weight):
     payload.metric("ensemble.val_accuracy", float(np.mean(proba.argmax(1) == y_true)))
     payload.metric("ensemble.val_rows", int(common.sum()))
     return y_true, proba
-
-
-def _weights(sample_weight, rows):
-    return None if sample_weight is None else sample_weight[rows]
 
 
 def _held_out_rows(final, n_rows, dates):

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from .._utils import _PACKAGES
 from ._common import _import_mlflow, _version
 
 FLAVOR_NAME = "sklensemble"
@@ -375,19 +376,7 @@ def _load_pyfunc(path, model_config=None):
 
 def _default_requirements():
     requirements = []
-    for dist in (
-        "sklensemble",
-        "numpy",
-        "pandas",
-        "scipy",
-        "scikit-learn",
-        "torch",
-        "skorch",
-        "xgboost",
-        "lightgbm",
-        "skops",
-        "safetensors",
-    ):
+    for dist in _PACKAGES:
         version = _version(dist)
         requirements.append(dist if version is None else f"{dist}=={version}")
     return requirements

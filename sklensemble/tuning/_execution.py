@@ -9,10 +9,10 @@ import numbers
 import time
 import warnings
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
-from sklearn.utils import check_random_state
+
+from .._utils import _to_seed
 
 # Tries at creating or joining a study in a shared database.
 _CREATE_ATTEMPTS = 5
@@ -21,7 +21,7 @@ _CREATE_ATTEMPTS = 5
 def _seed(random_state):
     if random_state is None or isinstance(random_state, numbers.Integral):
         return random_state
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    return _to_seed(random_state)
 
 
 def _make_sampler(sampler, seed):

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from .._boosting import LightGBMClassifier, XGBoostClassifier
 from .._ensemble import SoftVotingEnsemble
 from .._neural import AttentionLSTMClassifier, TransformerClassifier
+from .._utils import _is_dropped, _is_passthrough
 from .._windowing import SequenceWindower
 
 # Attention heads are drawn from these, restricted to the divisors of every
@@ -124,7 +125,7 @@ def _walk(est, prefix=""):
     """Yield ``(param_prefix, estimator)`` for est and its active parts."""
     if isinstance(est, Pipeline):
         for name, step in est.steps:
-            if not _is_dropped(step):
+            if not _is_passthrough(step):
                 yield from _walk(step, f"{prefix}{name}__")
         return
     yield prefix, est
@@ -132,10 +133,6 @@ def _walk(est, prefix=""):
         for name, member in est.estimators:
             if not _is_dropped(member):
                 yield from _walk(member, f"{prefix}{name}__")
-
-
-def _is_dropped(est):
-    return est is None or (isinstance(est, str) and est in ("drop", "passthrough"))
 
 
 def _member_space(est):
