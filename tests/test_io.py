@@ -155,9 +155,11 @@ class TestRoundTrip:
         np.testing.assert_array_equal(loaded.predict_proba(X), proba)
         for net, ref in zip(networks(loaded), networks(pipe), strict=True):
             assert net.device_ == "cpu"
+            # After the default refit on all rows: training losses only.
             assert (
-                net.net_.history[:, "valid_loss"] == ref.net_.history[:, "valid_loss"]
+                net.net_.history[:, "train_loss"] == ref.net_.history[:, "train_loss"]
             )
+            assert net.net_.history[:, "epoch"] == ref.net_.history[:, "epoch"]
             assert next(net.module_.parameters()).dtype == torch.float32
         ens = loaded.named_steps["ensemble"]
         xgb = ens.named_estimators_["xgboost"]

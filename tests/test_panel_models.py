@@ -464,13 +464,20 @@ def test_tracked_fit_logs_panel_validation_by_date(tmp_path):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with mlflow.start_run() as run:
-                small_pipeline().fit(panel, y)
+                small_pipeline(refit_full=False).fit(panel, y)
+            with mlflow.start_run() as refitted:
+                small_pipeline().fit(panel, y)  # the default refit on all rows
         assert not [w for w in caught if issubclass(w.category, TrackingWarning)]
         metrics = mlflow.get_run(run.info.run_id).data.metrics
+        refit_metrics = mlflow.get_run(refitted.info.run_id).data.metrics
     # 10% of 50 dates -> the last 5 dates of 3 instruments, for every member.
-    for member in ("xgboost", "lightgbm", "lstm", "transformer"):
+    members = ("xgboost", "lightgbm", "lstm", "transformer")
+    for member in members:
         assert metrics[f"member.{member}.val_rows"] == 15
     assert metrics["ensemble.val_rows"] == 15
+    # Refitted members trained on their tails: no held-out figures are claimed.
+    assert not [key for key in refit_metrics if ".val_" in key]
+    assert all(f"member.{m}.n_iterations" in refit_metrics for m in members)
 
 
 def test_tune_on_a_panel_splits_by_date():
