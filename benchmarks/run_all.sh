@@ -16,6 +16,7 @@ run benchmarks/bench_pipeline.py --rows 5000 --n-jobs 2 --calls 0
 run benchmarks/bench_pipeline.py --preset default --rows 2000 --max-epochs 1 --calls 100
 run benchmarks/bench_training_defaults.py
 run benchmarks/bench_walk_forward_sp500.py
+run benchmarks/bench_calibration.py
 run benchmarks/bench_walk_forward_sp500.py --no-refit-full
 run benchmarks/bench_panel.py
 run benchmarks/bench_explain.py

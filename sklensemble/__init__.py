@@ -6,12 +6,14 @@ Public estimators are re-exported here; see the documentation in ``docs/``.
 
 from . import backtest, datasets, evaluate, explain, labels, tracking
 from ._boosting import LightGBMClassifier, XGBoostClassifier
+from ._calibration import TimeOrderedCalibratedClassifier, calibrate_walk_forward
 from ._ensemble import SoftVotingEnsemble
 from ._features import MarketFeatures
 from ._io import load, save
 from ._neural import AttentionLSTMClassifier, TransformerClassifier
 from ._panel import to_panel, wide_to_panel
 from ._pipeline import make_ensemble_pipeline
+from ._reliability import expected_calibration_error, plot_reliability
 from ._serving import predict_proba_last, quantize_networks
 from ._splits import PurgedWalkForwardSplit
 from ._windowing import SequenceWindower
@@ -25,9 +27,13 @@ __all__ = [
     "PurgedWalkForwardSplit",
     "SequenceWindower",
     "SoftVotingEnsemble",
+    "TimeOrderedCalibratedClassifier",
     "TransformerClassifier",
     "XGBoostClassifier",
+    "calibrate_walk_forward",
+    "expected_calibration_error",
     "make_ensemble_pipeline",
+    "plot_reliability",
     "predict_proba_last",
     "quantize_networks",
     "to_panel",

@@ -336,8 +336,9 @@ def load_model(path, allow_pickle=False):
 
 
 # -- outputs ----------------------------------------------------------------
-def write_plots(out, predictions, pipe, y, say):
-    """Equity curve vs buy-and-hold, confusion matrix, feature importance (PNG)."""
+def write_plots(out, predictions, pipe, y, say, horizon=0):
+    """Equity curve vs buy-and-hold, confusion matrix, reliability diagram
+    (purged by the label ``horizon``), feature importance (PNG)."""
     try:
         import matplotlib
 
@@ -366,6 +367,9 @@ def write_plots(out, predictions, pipe, y, say):
     )
     ax.set_title("Ensemble, walk-forward test rows")
     paths.append(_save(fig, out / "confusion_matrix.png"))
+
+    fig = _reliability_figure(plt, predictions, horizon)
+    paths.append(_save(fig, out / "reliability.png"))
 
     importance = pipe.named_steps["ensemble"].get_feature_importance()
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(importance) + 1))
@@ -397,6 +401,33 @@ def write_explanation(out, pipe, X, say):
     # The figure lays itself out (constrained layout): saved as it is.
     path = out / "explanation.png"
     return [write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=110))]
+
+
+def _reliability_figure(plt, predictions, horizon):
+    """Members and ensemble on the walk-forward test rows after the first
+    fold: as predicted, and calibrated on the earlier folds only (sigmoid)."""
+    from . import calibrate_walk_forward, plot_reliability
+
+    after = calibrate_walk_forward(predictions, gap=horizon)
+    after = after[after["model"] != "prior"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    if after.empty:  # too few earlier rows to calibrate on
+        return fig
+    columns = [c for c in after.columns if str(c).startswith("proba_")]
+    before = predictions[predictions["fold"].isin(after["fold"].unique())]
+    classes = np.unique(predictions["y_true"])
+    for ax, frame, title in (
+        (axes[0], before, "as predicted"),
+        (axes[1], after, "calibrated on earlier folds"),
+    ):
+        probas = {
+            model: rows[columns].to_numpy()
+            for model, rows in frame.groupby("model", sort=False)
+            if model in set(after["model"])
+        }
+        y_true = frame[frame["model"] == "ensemble"]["y_true"].to_numpy()
+        plot_reliability(y_true, probas, classes=classes, ax=ax, title=title)
+    return fig
 
 
 def _save(fig, path):
@@ -514,7 +545,7 @@ def demo(args, say):
         )
         write_atomically(out / "predictions.csv", predictions.to_csv)
         artifacts += [out / "walk_forward.csv"]
-        artifacts += write_plots(out, predictions, pipe, y, say)
+        artifacts += write_plots(out, predictions, pipe, y, say, args.horizon)
     artifacts += write_explanation(out, pipe, X, say)
     uri = args.tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
     params = dict(

@@ -274,6 +274,7 @@ def test_demo_writes_plots_model_and_mlflow_run(monkeypatch, tmp_path, capsys):
         "walk_forward.csv",
         "equity_curve.png",
         "confusion_matrix.png",
+        "reliability.png",
         "feature_importance.png",
         "explanation.png",
         "mlflow.db",
@@ -281,6 +282,14 @@ def test_demo_writes_plots_model_and_mlflow_run(monkeypatch, tmp_path, capsys):
         assert (out / name).exists(), name
     text = capsys.readouterr().out
     assert "MLflow run" in text and str(out) in text
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("sklensemble-demo").experiment_id]
+    )
+    logged = {item.path for item in client.list_artifacts(run.info.run_id)}
+    assert "reliability.png" in logged
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from sklensemble import (
     MarketFeatures,
     SequenceWindower,
     SoftVotingEnsemble,
+    TimeOrderedCalibratedClassifier,
     TransformerClassifier,
     XGBoostClassifier,
 )
@@ -48,6 +49,7 @@ ESTIMATORS = [
         random_state=0,
     ),
     MarketFeatures(**_SHORT_FEATURES, columns={"close": 0}),
+    TimeOrderedCalibratedClassifier(LogisticRegression(), validation_gap=1),
 ]
 
 _WINDOW_ORDER = "a window is built from neighbouring rows: row order is the data itself"

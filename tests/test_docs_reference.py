@@ -25,6 +25,7 @@ from sklensemble import (
     MarketFeatures,
     SequenceWindower,
     SoftVotingEnsemble,
+    TimeOrderedCalibratedClassifier,
     TransformerClassifier,
     XGBoostClassifier,
 )
@@ -238,6 +239,15 @@ FITTED = {
                     ("xgb", _booster(XGBoostClassifier)),
                     ("lgbm", _booster(LightGBMClassifier)),
                 ]
+            ).fit(ROWS, LABELS),
+            set(),
+        )
+    ],
+    "TimeOrderedCalibratedClassifier": [
+        (
+            "booster",
+            lambda: TimeOrderedCalibratedClassifier(
+                _booster(XGBoostClassifier), method="isotonic"
             ).fit(ROWS, LABELS),
             set(),
         )
