@@ -24,7 +24,7 @@ from sklensemble import (
     to_panel,
 )
 from sklensemble._splits import purge_validation_tails
-from sklensemble.tuning import default_search_space
+from sklensemble.tuning import default_search_space, tune
 
 _XGB = dict(n_estimators=5, n_jobs=1, random_state=0)
 
@@ -208,6 +208,24 @@ class TestCompatibility:
         space = default_search_space(make_pipeline(RobustScaler(), _stack()))
         assert "purgedstackingclassifier__xgb__max_depth" in space
         assert not any("weights" in key for key in space)
+
+    def test_tune(self):
+        X, y = _planted(200)
+        pipe = make_pipeline(RobustScaler(), _stack())
+        result = tune(
+            pipe,
+            X,
+            y,
+            cv=PurgedWalkForwardSplit(n_splits=2, purge=1),
+            n_trials=2,
+            random_state=0,
+            show_progress_bar=False,
+        )
+        assert len(result.study_.trials) == 2
+        assert "purgedstackingclassifier__xgb__max_depth" in result.best_params_
+        best = result.best_estimator_[-1]
+        depth = result.best_params_["purgedstackingclassifier__xgb__max_depth"]
+        assert best.named_estimators_["xgb"].max_depth == depth
 
     @pytest.mark.usefixtures("seeded_one_thread")
     def test_network_member(self):
