@@ -31,6 +31,7 @@ import torch
 from sklensemble import (
     LightGBMClassifier,
     MarketFeatures,
+    PurgedStackingClassifier,
     PurgedWalkForwardSplit,
     make_ensemble_pipeline,
 )
@@ -59,8 +60,16 @@ def parse_args(argv=None):
     parser.add_argument(
         "--weights",
         default="equal",
-        choices=["equal", "auto"],
-        help="equal: the pipeline's default (weights=None); auto: learned on the tail",
+        choices=["equal", "auto", "stack"],
+        help="equal: the pipeline's default (weights=None); auto: learned on the "
+        "tail; stack: a PurgedStackingClassifier over the same members",
+    )
+    parser.add_argument(
+        "--stack-splits",
+        type=int,
+        default=3,
+        help="--weights stack: walk-forward folds within each training fold "
+        "that predict the meta-learner's rows",
     )
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--multiplier", type=float, default=0.4)
@@ -114,6 +123,8 @@ def main(argv=None):
     )
     # Importances are not used here; skip the networks' permutation passes.
     pipe.set_params(ensemble__importance=None)
+    if args.weights == "stack":
+        pipe.set_params(ensemble=_stacking(pipe, args))
     pipe.set_params(**_training_params(args))
     cv = PurgedWalkForwardSplit(
         n_splits=args.n_splits, test_size=args.test_size, purge=args.horizon
@@ -125,7 +136,9 @@ def main(argv=None):
     )
     print(
         f"preset={args.preset}, sequence_length={args.sequence_length}, "
-        f"weights={args.weights}, horizon={args.horizon}, multiplier="
+        f"weights={args.weights}"
+        + (f" ({args.stack_splits} inner folds)" if args.weights == "stack" else "")
+        + f", horizon={args.horizon}, multiplier="
         f"{args.multiplier}, {args.n_splits} folds x {args.test_size} days, "
         f"purge={args.horizon}, costs={args.costs}, refit_full={args.refit_full}, "
         f"previous_training={args.previous_training}"
@@ -179,6 +192,16 @@ def main(argv=None):
     print("ensemble, share of each true class predicted as (rows sum to 1):")
     print(confusion.round(3).to_string())
     return results
+
+
+def _stacking(pipe, args):
+    """The pipeline's members under a meta-learner, purged by the label horizon."""
+    return PurgedStackingClassifier(
+        pipe.named_steps["ensemble"].estimators,
+        n_splits=args.stack_splits,
+        validation_gap=args.horizon,
+        n_jobs=args.n_jobs,
+    )
 
 
 def _training_params(args):

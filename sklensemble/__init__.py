@@ -16,6 +16,7 @@ from ._pipeline import make_ensemble_pipeline
 from ._reliability import expected_calibration_error, plot_reliability
 from ._serving import predict_proba_last, quantize_networks
 from ._splits import PurgedWalkForwardSplit
+from ._stacking import PurgedStackingClassifier
 from ._windowing import SequenceWindower
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "AttentionLSTMClassifier",
     "LightGBMClassifier",
     "MarketFeatures",
+    "PurgedStackingClassifier",
     "PurgedWalkForwardSplit",
     "SequenceWindower",
     "SoftVotingEnsemble",

@@ -23,6 +23,7 @@ from sklensemble import (
     AttentionLSTMClassifier,
     LightGBMClassifier,
     MarketFeatures,
+    PurgedStackingClassifier,
     SequenceWindower,
     SoftVotingEnsemble,
     TimeOrderedCalibratedClassifier,
@@ -248,6 +249,19 @@ FITTED = {
             "booster",
             lambda: TimeOrderedCalibratedClassifier(
                 _booster(XGBoostClassifier), method="isotonic"
+            ).fit(ROWS, LABELS),
+            set(),
+        )
+    ],
+    "PurgedStackingClassifier": [
+        (
+            "two boosters",
+            lambda: PurgedStackingClassifier(
+                [
+                    ("xgb", _booster(XGBoostClassifier)),
+                    ("lgbm", _booster(LightGBMClassifier)),
+                ],
+                n_splits=2,
             ).fit(ROWS, LABELS),
             set(),
         )

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from .._boosting import LightGBMClassifier, XGBoostClassifier
 from .._ensemble import SoftVotingEnsemble
 from .._neural import AttentionLSTMClassifier, TransformerClassifier
+from .._stacking import PurgedStackingClassifier
 from .._utils import _is_dropped, _is_passthrough
 from .._windowing import SequenceWindower
 
@@ -35,7 +36,8 @@ def default_search_space(pipe):
     """Optuna distributions for every tunable member of a pipeline.
 
     Walks ``pipe`` (a :class:`~sklearn.pipeline.Pipeline`, a
-    :class:`~sklensemble.SoftVotingEnsemble` or a single member) and returns
+    :class:`~sklensemble.SoftVotingEnsemble`, a
+    :class:`~sklensemble.PurgedStackingClassifier` or a single member) and returns
     distributions keyed by the nested parameter names, for each member that
     is present and not ``"drop"``:
 
@@ -129,7 +131,7 @@ def _walk(est, prefix=""):
                 yield from _walk(step, f"{prefix}{name}__")
         return
     yield prefix, est
-    if isinstance(est, SoftVotingEnsemble):
+    if isinstance(est, SoftVotingEnsemble | PurgedStackingClassifier):
         for name, member in est.estimators:
             if not _is_dropped(member):
                 yield from _walk(member, f"{prefix}{name}__")
