@@ -23,7 +23,7 @@ class WindowDataset(Dataset):
 
     A batch is ``(X, (y, w))``: the weight travels with its target so that
     the net's loss can weigh each sequence (see
-    :class:`~sklensemble._neural._WeightedNet`).
+    :class:`~sklensemble._skorch_net._WeightedNet`).
 
     Parameters
     ----------

@@ -41,7 +41,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 
-from ._neural import _SequenceClassifierBase
+from ._sequence_base import _SequenceClassifierBase
 from ._utils import _PACKAGES, _package_version
 
 _FORMAT = "sklensemble-safe"

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._ensemble import SoftVotingEnsemble
 from ._io import _estimators
-from ._neural import _SequenceClassifierBase
+from ._sequence_base import _SequenceClassifierBase
 from ._utils import _final_step, _is_passthrough
 from ._validation import check_time_order
 

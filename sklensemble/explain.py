@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline
 
 from ._boosting import LightGBMClassifier, XGBoostClassifier
 from ._ensemble import SoftVotingEnsemble
-from ._neural import _SequenceClassifierBase
+from ._sequence_base import _SequenceClassifierBase
 from ._utils import _final_step
 from ._windowing import SequenceWindower
 

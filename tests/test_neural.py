@@ -17,7 +17,7 @@ from sklensemble import (
     AttentionLSTMClassifier,
     SequenceWindower,
     TransformerClassifier,
-    _neural,
+    _net_inference,
     load,
     save,
 )
@@ -212,7 +212,7 @@ class TestPrediction:
         X, _ = sequences
         # A small budget: several passes, so rows meet other neighbours and
         # other positions in their batch from one call to the next.
-        monkeypatch.setattr(_neural, "_PREDICT_BATCH_BYTES", 2**16)
+        monkeypatch.setattr(_net_inference, "_PREDICT_BATCH_BYTES", 2**16)
         full = fitted.predict_proba(X)
         alone = np.vstack([fitted.predict_proba(X[i : i + 1]) for i in range(12)])
         shifted = fitted.predict_proba(X[5:40])
@@ -230,17 +230,19 @@ class TestPrediction:
             fitted.predict_proba(np.repeat(X, 4, axis=0))  # 1,200 rows
         finally:
             hook.remove()
-        rows = _neural._predict_batch_rows(fitted.module_, 5, "cpu")
+        rows = _net_inference._predict_batch_rows(fitted.module_, 5, "cpu")
         assert set(shapes) == {(rows, 5, 3)} and len(shapes) == 1 + -(-1200 // rows)
 
     def test_batch_rows_follow_the_memory_budget(self):
         design = AttentionLSTMClassifier(device="cpu", max_epochs=1, random_state=0)
         module = design._module_spec(32, 3)[0](**design._module_spec(32, 3)[1])
-        rows = _neural._predict_batch_rows(module, 60, "cpu")
+        rows = _net_inference._predict_batch_rows(module, 60, "cpu")
         # 3 x 128 units, 8 heads: widest layer 768 (attention's in-projection)
-        per_window = 4 * _neural._LIVE_TENSORS * 60 * (768 + 8 * 60)
-        assert rows == _neural._PREDICT_BATCH_BYTES // per_window // 16 * 16 == 16
-        assert _neural._predict_batch_rows(module, 60, "cuda") == 1024
+        per_window = 4 * _net_inference._LIVE_TENSORS * 60 * (768 + 8 * 60)
+        assert (
+            rows == _net_inference._PREDICT_BATCH_BYTES // per_window // 16 * 16 == 16
+        )
+        assert _net_inference._predict_batch_rows(module, 60, "cuda") == 1024
 
     def test_one_window_path_matches_predict_proba(self, fitted, sequences):
         X, _ = sequences
