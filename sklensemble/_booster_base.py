@@ -16,17 +16,13 @@ import pandas as pd
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._hooks import run_fit_hooks
 from ._panel import panel_keys, take_rows
+from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._utils import _check_class_weight, _normalise, _rows, _to_seed
 from ._validation import check_time_order, tail_rows
 

@@ -20,9 +20,9 @@ import numbers
 
 import numpy as np
 from scipy.sparse import csc_matrix, csr_matrix, issparse, spmatrix
-from sklearn.utils._param_validation import Interval
 
 from ._booster_base import _TailEarlyStoppingBooster
+from ._sklearn_private import Interval
 
 
 def _lightgbm_eval_kwargs(model, X_val, y_val):

@@ -18,12 +18,12 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import _safe_indexing, get_tags, indexable
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import get_tags, indexable
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._panel import panel_keys
+from ._sklearn_private import Interval, StrOptions, _num_samples, _safe_indexing
 from ._splits import purge_validation_tails
 from ._utils import _EPS
 from ._validation import check_int, check_time_order, tail_rows

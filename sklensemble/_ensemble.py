@@ -16,35 +16,34 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin, TransformerMixin, clone, is_classifier
-from sklearn.ensemble._base import _BaseHeterogeneousEnsemble
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch, get_tags
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
-    _routing_enabled,
     process_routing,
 )
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_feature_names,
-    _check_feature_names_in,
-    _check_n_features,
-    _check_sample_weight,
-    check_array,
-    has_fit_parameter,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, has_fit_parameter, validate_data
 
 from ._hooks import member_fits, run_fit_hooks
 from ._importance import _ImportancesMixin
 from ._interrupt import discard_fit
 from ._lanes import _fit_lanes, _plan_lanes
 from ._panel import panel_keys, take_rows
+from ._sklearn_private import (
+    Interval,
+    StrOptions,
+    _BaseHeterogeneousEnsemble,
+    _check_feature_names,
+    _check_feature_names_in,
+    _check_n_features,
+    _check_sample_weight,
+    _routing_enabled,
+    _VisualBlock,
+)
 from ._utils import _context_rows, _final_step, _is_dropped, _is_passthrough
 from ._validation import check_missing_values, check_time_order
 from ._weights import _LearnedWeightsMixin, _resolve_weights

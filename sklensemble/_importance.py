@@ -11,13 +11,10 @@ import pandas as pd
 from scipy.sparse import issparse
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    _check_sample_weight,
-    column_or_1d,
-)
+from sklearn.utils.validation import column_or_1d
 
 from ._panel import take_rows
+from ._sklearn_private import _check_feature_names_in, _check_sample_weight
 from ._utils import (
     _context_rows,
     _final_step,

@@ -14,10 +14,10 @@ import time
 
 from joblib import cpu_count, effective_n_jobs
 from sklearn.pipeline import Pipeline
-from sklearn.utils.metadata_routing import _routing_enabled
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._interrupt import check_stop, current_stop, stop_on
+from ._sklearn_private import _routing_enabled
 from ._utils import _final_step
 
 # Parameter names through which estimators set their thread count.

@@ -7,10 +7,9 @@ copies in ``_net_inference``.
 
 import numbers
 
-from sklearn.utils._param_validation import Interval, StrOptions
-
 from ._modules import AttentionLSTM, TransformerEncoderNet
 from ._sequence_base import _SequenceClassifierBase
+from ._sklearn_private import Interval, StrOptions
 
 # Names of the modules split out of this one, importable here so that models
 # pickled before the split (their skorch net and its callbacks) still load.

@@ -16,10 +16,9 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import GradientNormClipping, LRScheduler
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
@@ -31,6 +30,7 @@ from ._net_inference import (
     _quantized_module,
 )
 from ._progress import EpochProgress, epochs_enabled
+from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._skorch_net import _check_weighted_rows, _EarlyStopping, _InterruptibleNet
 from ._torch_state import GeneratorStream, global_generators_locked
 from ._utils import _check_class_weight, _to_seed

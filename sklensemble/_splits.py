@@ -7,9 +7,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import indexable
-from sklearn.utils.validation import _num_samples
 
 from ._panel import panel_keys
+from ._sklearn_private import _num_samples
 from ._validation import check_int
 
 __all__ = ["PurgedWalkForwardSplit"]

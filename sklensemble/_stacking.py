@@ -18,18 +18,22 @@ import numbers
 
 import numpy as np
 from sklearn.base import ClassifierMixin, clone, is_classifier
-from sklearn.ensemble._base import _BaseHeterogeneousEnsemble
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, has_fit_parameter
+from sklearn.utils.validation import has_fit_parameter
 
 from ._ensemble import SoftVotingEnsemble
 from ._hooks import run_fit_hooks
 from ._interrupt import discard_fit
 from ._panel import take_rows
+from ._sklearn_private import (
+    HasMethods,
+    Interval,
+    _BaseHeterogeneousEnsemble,
+    _check_sample_weight,
+)
 from ._splits import PurgedWalkForwardSplit
 from ._utils import _context_rows, _rows
 

@@ -5,14 +5,10 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._panel import panel_keys
+from ._sklearn_private import Interval, StrOptions, _check_feature_names_in
 from ._validation import check_time_order
 
 # The containers scikit-learn's set_output names; windows keep their 3D form.

@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 from sklearn.model_selection import check_cv
-from sklearn.utils.validation import _num_samples
 
 from .._panel import panel_keys
+from .._sklearn_private import _num_samples
 
 
 def _time_ordered_folds(cv, X, y):

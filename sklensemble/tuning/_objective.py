@@ -13,9 +13,9 @@ import numpy as np
 import optuna
 from sklearn.base import clone
 from sklearn.metrics import get_scorer, get_scorer_names
-from sklearn.utils import _safe_indexing
 
 from .._neural import AttentionLSTMClassifier, TransformerClassifier
+from .._sklearn_private import _safe_indexing
 from ._pruning import _EpochPruning, _score_step, _TrialReporter
 from ._spaces import _walk
 
