@@ -7,142 +7,35 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._feature_inputs import (
+    OHLCV,
+    _array_positions,
+    _check_bars,
+    _check_cross_sectional,
+    _check_fields,
+    _check_key_name,
+    _check_n_rows,
+    _check_window,
+    _check_windows,
+    _fields_seen_in_fit,
+    _to_float,
+)
+from ._indicators import (
+    _cross_sectional_bases,
+    _cross_sectional_features,
+    _ema,
+    _log_return,
+    _masked,
+    _percent_b,
+    _rolling,
+    _rsi,
+    _true_range,
+    _wilder_mean,
+    _zscore,
+)
 from ._panel import panel_keys, to_panel
 
 __all__ = ["MarketFeatures"]
-
-OHLCV = ("open", "high", "low", "close", "volume")
-# The range features need both of these; one without the other is refused.
-_RANGE = ("high", "low")
-_CROSS_SECTIONAL = ("rank", "zscore")
-
-
-# --------------------------------------------------------------------------
-# Indicator kernels: 1D float arrays in, 1D float arrays out. Each value at
-# row t is computed from rows <= t only (trailing windows, forward-running
-# recursions), so the same kernels serve training and live prediction.
-# --------------------------------------------------------------------------
-def _wilder_mean(x, n):
-    """Wilder's smoothing of ``x[1:]``: SMA of the first ``n``, then recursive.
-
-    ``x[0]`` is ignored (it has no previous bar). Row ``n`` holds the mean of
-    ``x[1 .. n]``; later rows ``avg[t] = avg[t-1] + (x[t] - avg[t-1]) / n``.
-    Rows before ``n`` are NaN.
-    """
-    seeded = np.full(len(x), np.nan)
-    if len(x) > n:
-        seeded[n] = x[1 : n + 1].mean()
-        seeded[n + 1 :] = x[n + 1 :]
-    # ewm(adjust=False) starts its recursion at the first non-NaN value.
-    return pd.Series(seeded).ewm(alpha=1.0 / n, adjust=False).mean().to_numpy()
-
-
-def _log_return(close, k):
-    """``log(close[t] / close[t-k])``; NaN for the first ``k`` rows."""
-    out = np.full(len(close), np.nan)
-    out[k:] = np.log(close[k:] / close[:-k])
-    return out
-
-
-def _rsi(close, n):
-    """Wilder's RSI in [0, 100]; 50 where the window has no price change."""
-    delta = np.diff(close, prepend=np.nan)
-    gain = _wilder_mean(np.clip(delta, 0.0, None), n)
-    loss = _wilder_mean(np.clip(-delta, 0.0, None), n)
-    total = gain + loss
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # 100 - 100 / (1 + gain / loss), written to survive loss == 0.
-        rsi = 100.0 * gain / total
-    return np.where(total == 0.0, 50.0, rsi)
-
-
-def _ema(x, span):
-    """Recursive EMA seeded with ``x[0]`` (alpha = 2 / (span + 1))."""
-    return pd.Series(x).ewm(span=span, adjust=False).mean().to_numpy()
-
-
-def _rolling(x, window, stat, **kwargs):
-    roll = pd.Series(x).rolling(window, min_periods=window)
-    return getattr(roll, stat)(**kwargs).to_numpy()
-
-
-def _zscore(x, window):
-    """Rolling z-score including the current row; 0 where the window is flat."""
-    mean = _rolling(x, window, "mean")
-    std = _rolling(x, window, "std")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (x - mean) / std
-    return np.where(std == 0.0, 0.0, z)
-
-
-def _percent_b(close, window, k):
-    """Bollinger %b with a population (ddof=0) std; 0.5 where the window is flat."""
-    mean = _rolling(close, window, "mean")
-    std = _rolling(close, window, "std", ddof=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pctb = (close - (mean - k * std)) / (2.0 * k * std)
-    return np.where(std == 0.0, 0.5, pctb)
-
-
-def _true_range(high, low, close):
-    """Wilder's true range; row 0 is NaN (it has no previous close)."""
-    prev = np.concatenate([[np.nan], close[:-1]])
-    return np.maximum(high - low, np.maximum(np.abs(high - prev), np.abs(low - prev)))
-
-
-def _masked(x, first_valid):
-    """Set rows before ``first_valid`` to NaN (recursions seeded too early)."""
-    x = np.array(x, dtype=float)
-    x[:first_valid] = np.nan
-    return x
-
-
-# --------------------------------------------------------------------------
-# Parameter checks
-# --------------------------------------------------------------------------
-def _check_window(value, name, minimum=1):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_windows(values, name, minimum=1):
-    if isinstance(values, numbers.Integral | str) or not np.iterable(values):
-        raise ValueError(f"{name} must be a sequence of integers, got {values!r}.")
-    values = tuple(_check_window(v, f"each of {name}", minimum) for v in values)
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name} has duplicates: {values!r}.")
-    return values
-
-
-def _check_cross_sectional(value):
-    """``cross_sectional`` as a tuple of kinds, () for None."""
-    if value is None:
-        return ()
-    kinds = (value,) if isinstance(value, str) else value
-    if (
-        not isinstance(kinds, tuple | list)
-        or not kinds
-        or not set(kinds) <= set(_CROSS_SECTIONAL)
-        or len(set(kinds)) != len(kinds)
-    ):
-        raise ValueError(
-            "cross_sectional must be None, 'rank', 'zscore' or a tuple of "
-            f"distinct ones among them, got {value!r}."
-        )
-    return tuple(kinds)
-
-
-def _check_key_name(value, name):
-    if value is not None and not isinstance(value, str):
-        raise ValueError(
-            f"{name} must be None or the name of a column or index level (a "
-            f"str), got {value!r}."
-        )
 
 
 class MarketFeatures(TransformerMixin, BaseEstimator):
@@ -711,183 +604,3 @@ class MarketFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
-
-
-def _to_float(column, name):
-    """One OHLCV column as a float64 array, with a clear error if non-numeric."""
-    dtype = getattr(column, "dtype", None)
-    if dtype is not None and (
-        pd.api.types.is_bool_dtype(dtype)
-        or not (
-            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
-        )
-    ):
-        raise ValueError(
-            f"Column {name!r} must be numeric, got dtype {dtype}; convert it "
-            "with pd.to_numeric."
-        )
-    try:
-        if isinstance(column, pd.Series):
-            return column.to_numpy(dtype=float, na_value=np.nan)
-        return np.asarray(column, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"Column {name!r} must be numeric and could not be converted to "
-            f"float ({exc}); convert it with pd.to_numeric."
-        ) from exc
-
-
-def _array_positions(X, mapping):
-    """Position of each field in a 2D array: the mapping, or by the width.
-
-    Without a mapping, 5 columns are OHLCV in order and 1 column is the
-    close; any other width is ambiguous. A mapping names every field the
-    array holds.
-    """
-    if mapping:
-        located = mapping
-    elif X.shape[1] == len(OHLCV):
-        located = {name: i for i, name in enumerate(OHLCV)}
-    elif X.shape[1] == 1:
-        located = {"close": 0}
-    else:
-        raise ValueError(
-            f"X has {X.shape[1]} feature(s), but an array must have 1 column "
-            "(close prices) or exactly 5 columns in the order "
-            f"{list(OHLCV)}. Pass a DataFrame with named columns, or map "
-            "positions with columns={'close': 3, ...}."
-        )
-    bad = {
-        name: pos
-        for name, pos in located.items()
-        if not isinstance(pos, numbers.Integral) or not 0 <= pos < X.shape[1]
-    }
-    if bad:
-        raise ValueError(
-            f"Column positions {bad} are out of range for an array with "
-            f"{X.shape[1]} columns; fix the columns mapping."
-        )
-    return located
-
-
-def _check_fields(located, found):
-    """``located`` if its fields allow the features; else name the fix.
-
-    ``found`` lists a DataFrame's columns for the message (None: an array).
-    """
-    where = "" if found is None else f" (columns found: {found})"
-    if "close" not in located:
-        raise ValueError(
-            f"X is missing the column(s) ['close']{where}; every feature needs "
-            "the close. Name the close-price column close (any case) or map it "
-            "with columns={'close': 'Adj Close'} (a position for an array). A "
-            "wide table of closes (one column per instrument) is a panel: "
-            "reshape it with sklensemble.wide_to_panel(X) first."
-        )
-    present = [name for name in _RANGE if name in located]
-    if len(present) == 1:
-        missing = [name for name in _RANGE if name not in located]
-        raise ValueError(
-            f"X has a {present[0]!r} column but is missing the column(s) "
-            f"{missing}{where}; the range features (atr, hl_range) need both "
-            "high and low. Add or map the missing one, or drop the "
-            f"{present[0]!r} column to compute the other features."
-        )
-    return located
-
-
-def _fields_seen_in_fit(located, fields):
-    """The columns of ``fields`` (those seen in fit); refuse if any is missing."""
-    missing = [name for name in fields if name not in located]
-    if missing:
-        raise ValueError(
-            f"X is missing the column(s) {missing}, which MarketFeatures was "
-            f"fitted with (fields {list(fields)}): features computed from them "
-            "would be missing. Pass the columns seen in fit, or fit again on "
-            "these columns to get the features they allow."
-        )
-    return {name: located[name] for name in fields}
-
-
-def _check_n_rows(n_rows, n_required, panel=False):
-    if n_rows < n_required:
-        what = (
-            f"the panel's longest instrument has {n_rows} row(s)"
-            if panel
-            else f"X has {n_rows} sample(s)"
-        )
-        raise ValueError(
-            f"{what}, but MarketFeatures needs at least {n_required} rows (its "
-            "longest warm-up plus one). Pass a longer history, or shorten the "
-            "windows (e.g. ma_windows, macd_windows)."
-        )
-
-
-def _cross_sectional_bases(p):
-    """Names of the features compared across instruments: returns, volatility."""
-    returns = [f"log_return_{h}" for h in p["return_horizons"]]
-    return [*returns, f"volatility_{p['volatility_window']}"]
-
-
-def _cross_sectional_features(features, keys, p):
-    """``{name}_cs_{kind}`` arrays (input row order) for each kind requested."""
-    # Compare on rows sorted by (date, instrument): sums then run in the same
-    # order whatever the input's row order, so the values are identical.
-    by_date = np.lexsort((keys.instrument, keys.date))
-    bases = pd.DataFrame(
-        {name: features[name][by_date] for name in _cross_sectional_bases(p)}
-    )
-    out = {}
-    for kind in p["cross_sectional"]:
-        for name, values in _cross_section(bases, keys.date[by_date], kind).items():
-            out[f"{name}_cs_{kind}"] = np.empty(len(by_date))
-            out[f"{name}_cs_{kind}"][by_date] = values
-    return out
-
-
-def _cross_section(frame, dates, kind):
-    """Rank in [0, 1] or z-score of each column among the rows of each date.
-
-    Uses only the rows of the same date; NaN rows are left out of the
-    comparison and stay NaN. Ties share their average rank; a date with one
-    valid row ranks it 0.5. The z-score uses the population std (ddof=0) and
-    is 0 on a date whose values are all equal.
-    """
-    groups = frame.groupby(dates)
-    if kind == "rank":
-        count = groups.transform("count")
-        rank = (groups.rank(method="average") - 1.0) / (count - 1.0)
-        out = rank.where(count > 1, 0.5)
-    else:
-        z = (frame - groups.transform("mean")) / groups.transform("std", ddof=0)
-        # max == min, not std == 0: the mean of equal values may be off by
-        # one ulp, which would turn a flat date into +/-1.
-        out = z.where(groups.transform("max") != groups.transform("min"), 0.0)
-    out = out.where(frame.notna())
-    return {name: out[name].to_numpy(dtype=float) for name in frame.columns}
-
-
-def _check_bars(data):
-    """Reject NaN/inf, non-positive prices, negative volume and high < low."""
-    for name, values in data.items():
-        if not np.isfinite(values).all():
-            row = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise ValueError(
-                f"Column {name!r} contains NaN or infinity (first at row {row}); "
-                "fill or drop those bars first, e.g. with ffill()."
-            )
-    for name in OHLCV[:4]:
-        if name in data and (data[name] <= 0).any():
-            raise ValueError(
-                f"Column {name!r} has non-positive prices; log returns need "
-                "prices > 0. Check the data and the column order (open, high, "
-                "low, close, volume)."
-            )
-    if "volume" in data and (data["volume"] < 0).any():
-        raise ValueError("Column 'volume' has negative values; volume must be >= 0.")
-    if "high" in data and (data["high"] < data["low"]).any():
-        row = int(np.flatnonzero(data["high"] < data["low"])[0])
-        raise ValueError(
-            f"high < low at row {row}; check the column order (open, high, low, "
-            "close, volume) or the columns mapping."
-        )
