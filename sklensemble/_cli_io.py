@@ -199,7 +199,8 @@ def load_model(path, allow_pickle=False):
     path = Path(path)
     if not path.is_file():
         raise JobError(f"no such model file: {path}")
-    from ._io import _one_line, is_pickle, load
+    from ._io import load
+    from ._io_checks import _one_line, is_pickle
 
     with open(path, "rb") as file:
         is_zip = file.read(2) == b"PK"  # the safe format, even when damaged
