@@ -164,10 +164,12 @@ class TestEnsemble:
         full = explain_ensemble(pipe, rows)
         last = explain_ensemble(pipe, rows, last=10)
         assert last.index.equals(rows.index[-10:])
-        np.testing.assert_allclose(last.values, full.values[-10:], atol=1e-9)
+        # The networks compute in float32: passes over 10 and 30 windows
+        # round differently, by about 1e-9 here.
+        np.testing.assert_allclose(last.values, full.values[-10:], atol=1e-7)
         lstm = last.members["lstm"].values_by_lag
         np.testing.assert_allclose(
-            lstm, full.members["lstm"].values_by_lag[-10:], atol=1e-9
+            lstm, full.members["lstm"].values_by_lag[-10:], atol=1e-7
         )
 
     def test_shapes_columns_and_classes(self, tree_pipeline):
