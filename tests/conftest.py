@@ -1,3 +1,5 @@
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -17,3 +19,15 @@ def seeded_one_thread():
     torch.manual_seed(0)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt here, as in a terminal, then is restored.
+
+    A test runner started in the background of a non-interactive shell
+    inherits SIGINT ignored; tests of Ctrl-C must not depend on that.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -415,7 +415,12 @@ def test_log_to_mlflow_failure_is_one_line_and_bounded(
 # The command line in a child process, with a pipeline of one network that
 # trains for up to 10,000 epochs and prints "epoch N" as each epoch begins.
 CHILD = """
+import signal
 import sys
+
+# Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the test runner
+# was started with SIGINT ignored (a background job inherits that).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from skorch.callbacks import Callback
 from sklensemble import _jobs, make_ensemble_pipeline
 from sklensemble.cli import main

@@ -517,6 +517,7 @@ class TestInterrupts:
             with pytest.raises(NotFittedError):
                 est.predict(data[0])
 
+    @pytest.mark.usefixtures("ctrl_c_raises")
     def test_sigint_while_lanes_run_in_threads(self, data):
         """Ctrl-C reaches the waiting main thread; the network lane stops too."""
         signaller = _InterruptAfterEpoch(send_sigint=True)
