@@ -28,9 +28,8 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, has_fit_parameter, validate_data
 
-from ._hooks import member_fits, run_fit_hooks
+from ._hooks import fit_with_hooks, member_fits
 from ._importance import _ImportancesMixin
-from ._interrupt import discard_fit
 from ._lanes import _fit_lanes, _plan_lanes
 from ._panel import panel_keys, take_rows
 from ._sklearn_private import (
@@ -385,13 +384,7 @@ class SoftVotingEnsemble(
         batch). An interrupted or failed fit leaves the ensemble unfitted,
         never a mix of new and old members.
         """
-        try:
-            fitted = self._fit(X, y, sample_weight)
-        except BaseException:
-            discard_fit(self)
-            raise
-        run_fit_hooks(self, X, y, sample_weight, **fitted)
-        return self
+        return fit_with_hooks(self, X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         """Fit; return what the fit hooks get besides ``fit``'s arguments."""

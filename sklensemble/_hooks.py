@@ -20,6 +20,8 @@ A hook that raises never costs the fit: its error becomes one warning.
 import warnings
 from contextlib import ExitStack, contextmanager
 
+from ._interrupt import discard_fit
+
 _FIT_HOOKS = []
 _MEMBER_FIT_HOOKS = []
 
@@ -65,6 +67,22 @@ def run_fit_hooks(estimator, X, y, sample_weight=None, **fitted):
                 RuntimeWarning,
                 stacklevel=3,
             )
+
+
+def fit_with_hooks(estimator, X, y, sample_weight=None):
+    """``estimator._fit(X, y, sample_weight)``, then the fit hooks; ``estimator``.
+
+    ``_fit`` returns the hooks' extra keyword arguments, or None. A failed or
+    interrupted fit leaves ``estimator`` unfitted (no partly fitted model
+    passes for one) and runs no hook.
+    """
+    try:
+        extra = estimator._fit(X, y, sample_weight)
+    except BaseException:
+        discard_fit(estimator)
+        raise
+    run_fit_hooks(estimator, X, y, sample_weight, **(extra or {}))
+    return estimator
 
 
 @contextmanager

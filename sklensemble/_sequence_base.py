@@ -22,8 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import GradientNormClipping, LRScheduler
 
 from ._batching import TailSplit, WindowBatches, WindowDataset, to_tensor
-from ._hooks import run_fit_hooks
-from ._interrupt import discard_fit
+from ._hooks import fit_with_hooks
 from ._net_inference import (
     _place_module,
     _predict_batch_rows,
@@ -149,13 +148,7 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
         self : object
             The fitted classifier.
         """
-        try:
-            self._fit(X, y, sample_weight)
-        except BaseException:
-            discard_fit(self)
-            raise
-        run_fit_hooks(self, X, y, sample_weight)
-        return self
+        return fit_with_hooks(self, X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         self._validate_params()
@@ -197,7 +190,6 @@ class _SequenceClassifierBase(ClassifierMixin, BaseEstimator):
             self.net_ = self._train(dataset, seed, None, self.best_epoch_)
         self.module_ = _place_module(self.net_.module_, self.device_)
         self.n_epochs_ = len(self.net_.history)
-        return self
 
     def _train(self, dataset, seed, split, n_epochs):
         """A new skorch net trained on ``dataset`` for at most ``n_epochs``."""

@@ -25,8 +25,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import has_fit_parameter
 
 from ._ensemble import SoftVotingEnsemble
-from ._hooks import run_fit_hooks
-from ._interrupt import discard_fit
+from ._hooks import fit_with_hooks
 from ._panel import take_rows
 from ._sklearn_private import (
     HasMethods,
@@ -227,13 +226,7 @@ class PurgedStackingClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             folds and ``validation_gap``, no fold's training rows hold two
             classes, or the meta-training rows hold a single class.
         """
-        try:
-            self._fit(X, y, sample_weight)
-        except BaseException:
-            discard_fit(self)
-            raise
-        run_fit_hooks(self, X, y, sample_weight)
-        return self
+        return fit_with_hooks(self, X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         self._validate_params()
